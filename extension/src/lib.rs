@@ -1,1 +1,54 @@
+//! linktoken: one-time link tokens inside PostgreSQL.
+//!
+//! The SQL API (schema `linktoken`) is documented in docs/sql-api.md. Pure token logic lives in
+//! the `linktoken-core` crate; this crate is the PostgreSQL glue:
+//!
+//! * [`purpose`]: define_purpose and the actions redeem runs
+//! * [`tokens`]: issue, peek, redeem, revoke, revoke_subject
+//! * [`purge`]: purge
+//! * [`audit`]: the append-only events log
+//! * [`gucs`]: the `linktoken.*` settings
+//! * [`types`], [`errors`]: jsonb/regprocedure pass-through types, SQLSTATE helpers
 
+use pgrx::prelude::*;
+
+mod audit;
+mod errors;
+mod gucs;
+mod purge;
+mod purpose;
+mod tokens;
+mod types;
+
+::pgrx::pg_module_magic!(name, version);
+
+extension_sql_file!("../sql/bootstrap.sql", bootstrap);
+extension_sql_file!("../sql/finalize.sql", finalize);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    // pgrx attaches a Rust backtrace to the DETAIL of every error that passes through it (an
+    // action's RAISE included) whenever backtraces are enabled, e.g. by RUST_BACKTRACE=1 in the
+    // server's environment. Errors must reach callers unchanged, so backtraces stay off unless
+    // the operator asks for them explicitly with RUST_LIB_BACKTRACE.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: a PostgreSQL backend (or the postmaster, when preloaded) is single-threaded here.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    }
+    gucs::register();
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests;
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}

@@ -1,0 +1,69 @@
+-- linktoken tables. Only hashes of tokens are ever stored.
+-- Everything is schema-qualified with @extschema@ so nothing depends on the caller's search_path.
+
+CREATE TABLE @extschema@.purposes (
+    name            text PRIMARY KEY,
+    ttl             interval NOT NULL CHECK (ttl > interval '0'),
+    max_uses        integer CHECK (max_uses > 0),          -- NULL: unlimited (unsubscribe links)
+    revoke_previous boolean NOT NULL DEFAULT true,
+    action          regprocedure,                           -- (subject text, payload jsonb, form jsonb) RETURNS jsonb
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+CREATE SEQUENCE @extschema@.tokens_id_seq AS bigint;
+CREATE TABLE @extschema@.tokens (
+    id           bigint PRIMARY KEY DEFAULT pg_catalog.nextval('@extschema@.tokens_id_seq'),
+    token_hash   bytea NOT NULL UNIQUE CHECK (pg_catalog.octet_length(token_hash) = 32), -- SHA-256 of the token
+    purpose      text NOT NULL,          -- no foreign key: it would lock the purpose row on every issue
+    subject      text NOT NULL,
+    payload      jsonb NOT NULL DEFAULT '{}',
+    created_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    expires_at   timestamptz NOT NULL,
+    max_uses     integer CHECK (max_uses > 0),   -- copied from the purpose at issue; NULL: unlimited
+    use_count    integer NOT NULL DEFAULT 0,
+    last_used_at timestamptz,
+    consumed_at  timestamptz,                     -- set when use_count reached max_uses
+    revoked_at   timestamptz,
+    CHECK (max_uses IS NULL OR use_count <= max_uses)
+) WITH (fillfactor = 90);                         -- room for HOT updates on redeem
+ALTER SEQUENCE @extschema@.tokens_id_seq OWNED BY @extschema@.tokens.id;
+-- Outstanding tokens of a subject (revoke_previous, revoke_subject). No column that redeem
+-- changes is indexed, so redeem's UPDATE stays a HOT update.
+CREATE INDEX tokens_subject_idx ON @extschema@.tokens (subject, purpose);
+
+CREATE SEQUENCE @extschema@.events_id_seq AS bigint;
+CREATE TABLE @extschema@.events (
+    id         bigint PRIMARY KEY DEFAULT pg_catalog.nextval('@extschema@.events_id_seq'),
+    at         timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    event      text NOT NULL CHECK (event IN ('issued', 'redeemed', 'rejected', 'revoked', 'purged')),
+    status     text,          -- for 'rejected': invalid, expired, used, revoked
+    purpose    text,
+    subject    text,
+    token_id   bigint,        -- linktoken.tokens.id; never the token
+    client_ip  text DEFAULT pg_catalog.left(NULLIF(pg_catalog.current_setting('linktoken.client_ip', true), ''), 64),
+    user_agent text DEFAULT pg_catalog.left(NULLIF(pg_catalog.current_setting('linktoken.user_agent', true), ''), 512),
+    detail     jsonb
+);
+ALTER SEQUENCE @extschema@.events_id_seq OWNED BY @extschema@.events.id;
+CREATE INDEX events_token_idx ON @extschema@.events (token_id);
+
+CREATE FUNCTION @extschema@.events_append_only() RETURNS trigger
+LANGUAGE plpgsql SET search_path = @extschema@, pg_catalog, pg_temp AS $$
+BEGIN
+    RAISE EXCEPTION 'linktoken.events is append-only: % is not allowed', TG_OP
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'Audit rows are never changed. To archive old events, a superuser may disable the trigger events_append_only inside a maintenance transaction.';
+END
+$$;
+CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON @extschema@.events
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.events_append_only();
+CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON @extschema@.events
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.events_append_only();
+
+-- pg_dump must include the data of these tables (they belong to the extension).
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.purposes', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.tokens', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.tokens_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.events', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.events_id_seq', '');

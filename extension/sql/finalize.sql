@@ -1,0 +1,53 @@
+-- Least privilege: nothing for PUBLIC; two NOLOGIN roles get exactly what they need.
+-- Roles are cluster-wide, so they are created only when absent and never dropped with the extension.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'linktoken_issuer') THEN
+        CREATE ROLE linktoken_issuer NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'linktoken_gateway') THEN
+        CREATE ROLE linktoken_gateway NOLOGIN;
+    END IF;
+END
+$$;
+COMMENT ON ROLE linktoken_issuer IS 'linktoken: may issue, peek, revoke and revoke_subject (grant it to the application''s login role)';
+COMMENT ON ROLE linktoken_gateway IS 'linktoken: may peek and redeem only (grant it to the gateway''s login role)';
+
+REVOKE ALL ON SCHEMA @extschema@ FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA @extschema@ FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA @extschema@ FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA @extschema@ FROM PUBLIC;
+
+GRANT USAGE ON SCHEMA @extschema@ TO linktoken_issuer, linktoken_gateway;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.issue(text, text, jsonb, interval),
+    @extschema@.peek(text, text),
+    @extschema@.revoke(text),
+    @extschema@.revoke_subject(text, text)
+TO linktoken_issuer;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.peek(text, text),
+    @extschema@.redeem(text, text, jsonb)
+TO linktoken_gateway;
+
+COMMENT ON SCHEMA @extschema@ IS 'linktoken: one-time link tokens (see docs/sql-api.md)';
+COMMENT ON TABLE @extschema@.purposes IS 'What tokens are for: lifetime, use limit, re-issue policy and the action redeem runs';
+COMMENT ON TABLE @extschema@.tokens IS 'Issued tokens, stored only as SHA-256 hashes';
+COMMENT ON TABLE @extschema@.events IS 'Append-only audit log: issued, redeemed, rejected, revoked, purged (token ids, never tokens)';
+
+COMMENT ON FUNCTION @extschema@.define_purpose(text, interval, integer, boolean, regprocedure) IS
+'Creates or updates a purpose. ttl: lifetime of its tokens; max_uses: uses per token (NULL = unlimited); revoke_previous: issuing revokes the subject''s other outstanding tokens of this purpose; action: a SECURITY DEFINER function (subject text, payload jsonb, form jsonb) RETURNS jsonb with a pinned search_path, run by redeem in the same transaction. Owner only.';
+COMMENT ON FUNCTION @extschema@.issue(text, text, jsonb, interval) IS
+'Issues a token for (purpose, subject) and returns it: the only moment it exists in clear; only its SHA-256 is stored. payload travels with the token to peek/redeem and the action (64 KiB at most); ttl NULL takes the purpose''s. Role linktoken_issuer.';
+COMMENT ON FUNCTION @extschema@.peek(text, text) IS
+'Validates a token for a purpose without consuming it (what a link click does). status: ok, invalid, expired, used, revoked; subject, payload, expires_at and uses_left only when ok (uses_left NULL = unlimited). Roles linktoken_issuer, linktoken_gateway.';
+COMMENT ON FUNCTION @extschema@.redeem(text, text, jsonb) IS
+'Consumes one use of a token and runs the purpose''s action with (subject, payload, form) in the same transaction; result is what the action returned. Exactly once under concurrency (READ COMMITTED). If the action raises, its error reaches the caller and the token is not consumed. Role linktoken_gateway.';
+COMMENT ON FUNCTION @extschema@.revoke(text) IS
+'Revokes one outstanding token; true if it was outstanding. Role linktoken_issuer.';
+COMMENT ON FUNCTION @extschema@.revoke_subject(text, text) IS
+'Revokes every outstanding token of a subject (of one purpose, or of all when purpose is NULL), e.g. after a password change; returns how many. Role linktoken_issuer.';
+COMMENT ON FUNCTION @extschema@.purge() IS
+'Deletes tokens that expired, were used up or were revoked longer ago than the setting linktoken.retention (default 7 days), in bounded batches; returns how many. Owner only.';
+COMMENT ON FUNCTION @extschema@.events_append_only() IS
+'Trigger function keeping linktoken.events append-only.';

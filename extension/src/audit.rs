@@ -1,0 +1,57 @@
+//! The append-only audit log, `linktoken.events`. Client address and user agent come from the
+//! column defaults (the `linktoken.client_ip` / `linktoken.user_agent` settings); a token's
+//! internal id is recorded, never the token.
+
+use crate::errors::OrRaise;
+use linktoken_core::Status;
+use pgrx::datum::DatumWithOid;
+use pgrx::spi::SpiClient;
+
+/// Records one event about a token (or a token-shaped string that matched nothing).
+pub fn record(
+    client: &mut SpiClient<'_>,
+    event: &str,
+    status: Option<Status>,
+    purpose: &str,
+    subject: Option<&str>,
+    token_id: Option<i64>,
+) {
+    client
+        .update(
+            "INSERT INTO linktoken.events (event, status, purpose, subject, token_id) \
+             VALUES ($1, $2, $3, $4, $5)",
+            None,
+            &[
+                event.into(),
+                status.map(Status::as_str).into(),
+                purpose.into(),
+                subject.into(),
+                token_id.into(),
+            ],
+        )
+        .or_raise();
+}
+
+/// Revokes the outstanding tokens matching `filter` (a WHERE condition over linktoken.tokens
+/// over `args` as $1, $2, ...) and records one 'revoked' event per token with `reason`.
+/// Returns the number revoked.
+pub fn revoke_where<'a>(
+    client: &mut SpiClient<'_>,
+    filter: &str,
+    mut args: Vec<DatumWithOid<'a>>,
+    reason: &'a str,
+) -> usize {
+    args.push(reason.into());
+    let reason_param = args.len();
+    let sql = format!(
+        "WITH r AS ( \
+           UPDATE linktoken.tokens SET revoked_at = pg_catalog.now() \
+           WHERE {filter} AND revoked_at IS NULL AND consumed_at IS NULL \
+             AND expires_at > pg_catalog.clock_timestamp() \
+           RETURNING id, purpose, subject) \
+         INSERT INTO linktoken.events (event, purpose, subject, token_id, detail) \
+         SELECT 'revoked', purpose, subject, id, pg_catalog.jsonb_build_object('reason', ${reason_param}::pg_catalog.text) \
+         FROM r"
+    );
+    client.update(&sql, None, &args).or_raise().len()
+}

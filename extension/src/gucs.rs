@@ -1,0 +1,56 @@
+//! Settings (`linktoken.*`).
+
+use linktoken_core::token;
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+use std::ffi::CString;
+
+/// How long ended tokens (expired, used up, revoked) are kept before purge() deletes them.
+pub static RETENTION_SECONDS: GucSetting<i32> = GucSetting::<i32>::new(7 * 24 * 3600);
+/// Secret bytes in newly issued tokens (16 to 32).
+pub static TOKEN_BYTES: GucSetting<i32> =
+    GucSetting::<i32>::new(token::DEFAULT_SECRET_BYTES as i32);
+/// Client address for the audit log, set per transaction by the gateway.
+pub static CLIENT_IP: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+/// Client user agent for the audit log, set per transaction by the gateway.
+pub static USER_AGENT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+
+pub fn register() {
+    GucRegistry::define_int_guc(
+        c"linktoken.retention",
+        c"How long linktoken.purge() keeps expired, used-up and revoked tokens.",
+        c"Tokens whose expiry, last use or revocation is older than this are deleted by purge(). Accepts units: '7d', '12h'.",
+        &RETENTION_SECONDS,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"linktoken.token_bytes",
+        c"Random bytes in each new link token (16 = 128 bits to 32 = 256 bits).",
+        c"Tokens always carry at least 128 bits from the operating system's CSPRNG.",
+        &TOKEN_BYTES,
+        token::MIN_SECRET_BYTES as i32,
+        token::MAX_SECRET_BYTES as i32,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"linktoken.client_ip",
+        c"Client address recorded in linktoken.events (set with set_config(..., true)).",
+        c"The gateway sets it per transaction; applications calling the SQL functions directly may too.",
+        &CLIENT_IP,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"linktoken.user_agent",
+        c"Client user agent recorded in linktoken.events (set with set_config(..., true)).",
+        c"The gateway sets it per transaction; applications calling the SQL functions directly may too.",
+        &USER_AGENT,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    // SAFETY: called from _PG_init, as PostgreSQL expects; the name is a static C string.
+    unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"linktoken".as_ptr()) };
+}

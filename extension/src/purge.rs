@@ -1,0 +1,54 @@
+//! purge(): deletes tokens that ended (expired, used up, revoked) longer ago than
+//! `linktoken.retention`, walking the table in bounded batches by id.
+
+use crate::errors::OrRaise;
+use crate::gucs;
+use pgrx::prelude::*;
+
+const BATCH: i64 = 5000;
+
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(@extschema@, pg_catalog, pg_temp)]
+pub fn purge() -> i64 {
+    let retention = gucs::RETENTION_SECONDS.get();
+    Spi::connect_mut(|client| {
+        let mut after: i64 = 0;
+        let mut deleted: i64 = 0;
+        loop {
+            let row = client
+                .update(
+                    "WITH batch AS ( \
+                       SELECT id, expires_at, consumed_at, revoked_at FROM linktoken.tokens \
+                       WHERE id > $1 ORDER BY id LIMIT $2), \
+                     cutoff AS (SELECT pg_catalog.now() - pg_catalog.make_interval(secs => $3) AS t), \
+                     gone AS ( \
+                       DELETE FROM linktoken.tokens tok USING batch b, cutoff c \
+                       WHERE tok.id = b.id \
+                         AND (b.expires_at < c.t OR b.consumed_at < c.t OR b.revoked_at < c.t) \
+                       RETURNING tok.id) \
+                     SELECT (SELECT pg_catalog.max(id) FROM batch), (SELECT pg_catalog.count(*) FROM gone)",
+                    None,
+                    &[after.into(), BATCH.into(), f64::from(retention).into()],
+                )
+                .or_raise();
+            let row = row.first();
+            let last: Option<i64> = row.get(1).or_raise();
+            deleted += row.get::<i64>(2).or_raise().unwrap_or(0);
+            match last {
+                Some(id) => after = id,
+                None => break,
+            }
+        }
+        if deleted > 0 {
+            client
+                .update(
+                    "INSERT INTO linktoken.events (event, detail) \
+                     VALUES ('purged', pg_catalog.jsonb_build_object('tokens', $1, 'retention_seconds', $2))",
+                    None,
+                    &[deleted.into(), retention.into()],
+                )
+                .or_raise();
+        }
+        deleted
+    })
+}

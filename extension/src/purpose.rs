@@ -1,0 +1,197 @@
+//! Purposes: what a token is for, how long it lives, how often it may be used, and the app's
+//! action that redeem runs.
+
+use crate::errors::{raise, raise_with_hint, unknown_purpose, OrRaise};
+use crate::types::RegProcedure;
+use linktoken_core::input;
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use pgrx::{datum::DatumWithOid, PgSqlErrorCode};
+
+/// A purpose as stored.
+pub struct Purpose {
+    pub name: String,
+    pub ttl: Interval,
+    pub max_uses: Option<i32>,
+    pub revoke_previous: bool,
+    pub action: Option<pg_sys::Oid>,
+}
+
+/// Validates a purpose argument and loads the purpose, raising 22004/22023 with a clear
+/// message when it is NULL, malformed or not defined. A malformed name is never echoed back:
+/// a caller that swapped its arguments must not see a token copied into an error message.
+pub fn load(client: &SpiClient<'_>, name: Option<&str>) -> Purpose {
+    let name = input::required("purpose", name).or_raise();
+    input::purpose_name("purpose", name).or_raise();
+    let rows = client
+        .select(
+            "SELECT ttl, max_uses, revoke_previous, action::pg_catalog.oid \
+             FROM linktoken.purposes WHERE name = $1",
+            Some(1),
+            &[name.into()],
+        )
+        .or_raise();
+    let Some(row) = rows.into_iter().next() else {
+        unknown_purpose("purpose", name)
+    };
+    Purpose {
+        name: name.to_owned(),
+        ttl: row.get::<Interval>(1).or_raise().expect("ttl is NOT NULL"),
+        max_uses: row.get::<i32>(2).or_raise(),
+        revoke_previous: row.get::<bool>(3).or_raise().unwrap_or(true),
+        action: row.get::<pg_sys::Oid>(4).or_raise(),
+    }
+}
+
+/// A TTL must be a positive interval.
+pub fn check_ttl(arg: &'static str, ttl: Interval) {
+    if !ttl.is_positive() {
+        raise(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("{arg} must be a positive interval, not {ttl}"),
+        );
+    }
+}
+
+/// Checks that a function can serve as an action: a plain function
+/// `(subject text, payload jsonb, form jsonb) RETURNS jsonb`, SECURITY DEFINER with a pinned
+/// search_path, so that it runs with its own owner's privileges, never the extension owner's.
+fn check_action(client: &SpiClient<'_>, action: RegProcedure) {
+    let rows = client
+        .select(
+            "SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text, \
+                    p.prokind = 'f' AND NOT p.proretset, \
+                    p.prorettype = 'pg_catalog.jsonb'::pg_catalog.regtype \
+                      AND p.pronargs = 3 \
+                      AND p.proargtypes[0] = 'pg_catalog.text'::pg_catalog.regtype \
+                      AND p.proargtypes[1] = 'pg_catalog.jsonb'::pg_catalog.regtype \
+                      AND p.proargtypes[2] = 'pg_catalog.jsonb'::pg_catalog.regtype, \
+                    p.prosecdef, \
+                    COALESCE((SELECT pg_catalog.bool_or(c LIKE 'search_path=%') \
+                              FROM pg_catalog.unnest(p.proconfig) AS c), false) \
+             FROM pg_catalog.pg_proc p WHERE p.oid = $1",
+            Some(1),
+            &[DatumWithOid::from(action.0)],
+        )
+        .or_raise();
+    let Some(row) = rows.into_iter().next() else {
+        raise(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_FUNCTION,
+            "action does not exist",
+        )
+    };
+    let name: String = row.get(1).or_raise().unwrap_or_default();
+    let is_function: bool = row.get(2).or_raise().unwrap_or(false);
+    let signature_ok: bool = row.get(3).or_raise().unwrap_or(false);
+    let definer: bool = row.get(4).or_raise().unwrap_or(false);
+    let pinned: bool = row.get(5).or_raise().unwrap_or(false);
+    let bad = |why: String, hint: &str| -> ! {
+        raise_with_hint(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, why, hint)
+    };
+    if !is_function || !signature_ok {
+        bad(
+            format!("action {name} must be a function (subject text, payload jsonb, form jsonb) RETURNS jsonb"),
+            "Actions receive the token's subject and payload and the submitted form, and return a jsonb result (or NULL).",
+        );
+    }
+    if !definer {
+        bad(
+            format!("action {name} must be SECURITY DEFINER"),
+            "redeem runs with the extension owner's privileges; a SECURITY DEFINER action runs with its own owner's instead. \
+             ALTER FUNCTION ... SECURITY DEFINER SET search_path = <schemas>, pg_catalog, pg_temp.",
+        );
+    }
+    if !pinned {
+        bad(
+            format!("action {name} must pin its search_path"),
+            "ALTER FUNCTION ... SET search_path = <schemas>, pg_catalog, pg_temp.",
+        );
+    }
+}
+
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(@extschema@, pg_catalog, pg_temp)]
+pub fn define_purpose(
+    name: Option<&str>,
+    ttl: Option<Interval>,
+    max_uses: default!(Option<i32>, 1),
+    revoke_previous: default!(Option<bool>, true),
+    action: default!(Option<RegProcedure>, "NULL"),
+) {
+    let name = input::required("name", name).or_raise();
+    input::purpose_name("name", name).or_raise();
+    let ttl = input::required("ttl", ttl).or_raise();
+    check_ttl("ttl", ttl);
+    input::max_uses("max_uses", max_uses).or_raise();
+    let revoke_previous = input::required("revoke_previous", revoke_previous).or_raise();
+    Spi::connect_mut(|client| {
+        if let Some(action) = action {
+            check_action(client, action);
+        }
+        client
+            .update(
+                "INSERT INTO linktoken.purposes (name, ttl, max_uses, revoke_previous, action) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (name) DO UPDATE SET ttl = EXCLUDED.ttl, max_uses = EXCLUDED.max_uses, \
+                   revoke_previous = EXCLUDED.revoke_previous, action = EXCLUDED.action, \
+                   updated_at = pg_catalog.now()",
+                None,
+                &[
+                    name.into(),
+                    ttl.into(),
+                    max_uses.into(),
+                    revoke_previous.into(),
+                    action.into(),
+                ],
+            )
+            .or_raise();
+    });
+}
+
+/// Runs a purpose's action with (subject, payload, form) and returns its result. The action's
+/// errors propagate unchanged (and abort the redeem, so the token stays unconsumed).
+pub fn run_action(
+    client: &mut SpiClient<'_>,
+    purpose: &Purpose,
+    action: pg_sys::Oid,
+    subject: &str,
+    payload: crate::types::RawJsonb,
+    form: Option<crate::types::RawJsonb>,
+) -> Option<crate::types::RawJsonb> {
+    let rows = client
+        .select(
+            "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname), p.prosecdef \
+             FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
+             WHERE p.oid = $1",
+            Some(1),
+            &[DatumWithOid::from(action)],
+        )
+        .or_raise();
+    let Some(row) = rows.into_iter().next() else {
+        raise_with_hint(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_FUNCTION,
+            format!("the action of purpose \"{}\" no longer exists", purpose.name),
+            "Re-create the function and call linktoken.define_purpose again with it.",
+        )
+    };
+    let qualified: String = row.get(1).or_raise().expect("name is not NULL");
+    let definer: bool = row.get(2).or_raise().unwrap_or(false);
+    if !definer {
+        raise(
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!(
+                "the action of purpose \"{}\" is no longer SECURITY DEFINER; refusing to run it with the extension owner's privileges",
+                purpose.name
+            ),
+        );
+    }
+    let call = format!(
+        "SELECT {qualified}($1::pg_catalog.text, $2::pg_catalog.jsonb, $3::pg_catalog.jsonb)"
+    );
+    client
+        .update(&call, None, &[subject.into(), payload.into(), form.into()])
+        .or_raise()
+        .first()
+        .get_one::<crate::types::RawJsonb>()
+        .or_raise()
+}

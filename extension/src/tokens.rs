@@ -1,0 +1,253 @@
+//! The token API: issue, peek, redeem, revoke, revoke_subject.
+
+use crate::audit;
+use crate::errors::OrRaise;
+use crate::gucs;
+use crate::purpose::{self, Purpose};
+use crate::types::RawJsonb;
+use linktoken_core::{input, token, Status};
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use pgrx::PgSqlErrorCode;
+
+/// What a lookup of a token's hash found.
+struct Found {
+    status: Status,
+    id: Option<i64>,
+    subject: Option<String>,
+    payload: Option<RawJsonb>,
+    expires_at: Option<TimestampWithTimeZone>,
+    uses_left: Option<i32>,
+}
+
+impl Found {
+    fn invalid() -> Found {
+        Found {
+            status: Status::Invalid,
+            id: None,
+            subject: None,
+            payload: None,
+            expires_at: None,
+            uses_left: None,
+        }
+    }
+}
+
+/// Looks a token's hash up without changing anything. A token of another purpose is `invalid`,
+/// exactly like an unknown one. Subject, payload, expiry and uses are only returned for `ok`;
+/// the id and subject of a known token are kept for the audit log either way.
+fn lookup(client: &SpiClient<'_>, hash: &token::TokenHash, purpose: &str) -> Found {
+    let rows = client
+        .select(
+            "SELECT subject, payload, expires_at, max_uses - use_count, \
+                    revoked_at IS NOT NULL, consumed_at IS NOT NULL, \
+                    expires_at <= pg_catalog.clock_timestamp(), id \
+             FROM linktoken.tokens WHERE token_hash = $1 AND purpose = $2",
+            Some(1),
+            &[hash.as_slice().into(), purpose.into()],
+        )
+        .or_raise();
+    let Some(row) = rows.into_iter().next() else {
+        return Found::invalid();
+    };
+    let status = Status::of_unusable(
+        row.get::<bool>(5).or_raise().unwrap_or(false),
+        row.get::<bool>(6).or_raise().unwrap_or(false),
+        row.get::<bool>(7).or_raise().unwrap_or(false),
+    );
+    let ok = status == Status::Ok;
+    Found {
+        status,
+        id: row.get::<i64>(8).or_raise(),
+        subject: row.get::<String>(1).or_raise(),
+        payload: if ok { row.get::<RawJsonb>(2).or_raise() } else { None },
+        expires_at: if ok { row.get(3).or_raise() } else { None },
+        uses_left: if ok { row.get::<i32>(4).or_raise() } else { None },
+    }
+}
+
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(@extschema@, pg_catalog, pg_temp)]
+pub fn issue(
+    purpose: Option<&str>,
+    subject: Option<&str>,
+    payload: default!(Option<RawJsonb>, "'{}'"),
+    ttl: default!(Option<Interval>, "NULL"),
+) -> String {
+    let subject = input::required("subject", subject).or_raise();
+    input::subject("subject", subject).or_raise();
+    if let Some(p) = payload {
+        input::payload_size("payload", p.size()).or_raise();
+    }
+    if let Some(t) = ttl {
+        purpose::check_ttl("ttl", t);
+    }
+    Spi::connect_mut(|client| {
+        let purpose = purpose::load(client, purpose);
+        if purpose.revoke_previous {
+            revoke_previous(client, &purpose, subject);
+        }
+        let secret_bytes = usize::try_from(gucs::TOKEN_BYTES.get())
+            .unwrap_or(token::DEFAULT_SECRET_BYTES);
+        let token = token::generate(secret_bytes).unwrap_or_else(|e| {
+            crate::errors::raise(PgSqlErrorCode::ERRCODE_SYSTEM_ERROR, e.to_string())
+        });
+        let hash = token::hash(&token);
+        client
+            .update(
+                "WITH t AS ( \
+                   INSERT INTO linktoken.tokens (token_hash, purpose, subject, payload, expires_at, max_uses) \
+                   VALUES ($1, $2, $3, COALESCE($4, '{}'::pg_catalog.jsonb), pg_catalog.now() + $5, $6) \
+                   RETURNING id, purpose, subject) \
+                 INSERT INTO linktoken.events (event, purpose, subject, token_id) \
+                 SELECT 'issued', purpose, subject, id FROM t",
+                None,
+                &[
+                    hash.as_slice().into(),
+                    purpose.name.as_str().into(),
+                    subject.into(),
+                    payload.into(),
+                    ttl.unwrap_or(purpose.ttl).into(),
+                    purpose.max_uses.into(),
+                ],
+            )
+            .or_raise();
+        token
+    })
+}
+
+/// Revokes the subject's outstanding tokens of this purpose. The advisory lock serialises
+/// concurrent issues for one subject and purpose, so the later one always sees (and revokes)
+/// the earlier one's token.
+fn revoke_previous(client: &mut SpiClient<'_>, purpose: &Purpose, subject: &str) {
+    client
+        .update(
+            "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($1), pg_catalog.hashtext($2))",
+            None,
+            &[purpose.name.as_str().into(), subject.into()],
+        )
+        .or_raise();
+    audit::revoke_where(
+        client,
+        "subject = $1 AND purpose = $2",
+        vec![subject.into(), purpose.name.as_str().into()],
+        "reissued",
+    );
+}
+
+#[pg_extern(stable, parallel_safe, security_definer)]
+#[search_path(@extschema@, pg_catalog, pg_temp)]
+pub fn peek(token: Option<&str>, purpose: Option<&str>) -> TableIterator<
+    'static,
+    (name!(status, String),
+    name!(subject, Option<String>),
+    name!(payload, Option<RawJsonb>),
+    name!(expires_at, Option<TimestampWithTimeZone>),
+    name!(uses_left, Option<i32>),),
+> {
+    let found = Spi::connect(|client| {
+        let purpose = purpose::load(client, purpose);
+        match token.map(token::parse) {
+            Some(Ok(hash)) => lookup(client, &hash, &purpose.name),
+            _ => Found::invalid(),
+        }
+    });
+    let ok = found.status == Status::Ok;
+    TableIterator::once((
+        found.status.as_str().to_owned(),
+        found.subject.filter(|_| ok),
+        found.payload,
+        found.expires_at,
+        found.uses_left,
+    ))
+}
+
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(@extschema@, pg_catalog, pg_temp)]
+pub fn redeem(
+    token: Option<&str>,
+    purpose: Option<&str>,
+    form: default!(Option<RawJsonb>, "NULL"),
+) -> TableIterator<
+    'static,
+    (name!(status, String),
+    name!(subject, Option<String>),
+    name!(payload, Option<RawJsonb>),
+    name!(result, Option<RawJsonb>),),
+> {
+    let row = Spi::connect_mut(|client| {
+        let purpose = purpose::load(client, purpose);
+        let Some(Ok(hash)) = token.map(token::parse) else {
+            audit::record(client, "rejected", Some(Status::Invalid), &purpose.name, None, None);
+            return (Status::Invalid, None, None, None);
+        };
+        // One conditional UPDATE: under READ COMMITTED a concurrent redeem of the same token
+        // waits for this one, re-checks the conditions on the new row version and finds nothing.
+        let consumed = client
+            .update(
+                "UPDATE linktoken.tokens \
+                 SET use_count = use_count + 1, last_used_at = pg_catalog.clock_timestamp(), \
+                     consumed_at = CASE WHEN use_count + 1 >= max_uses THEN pg_catalog.clock_timestamp() END \
+                 WHERE token_hash = $1 AND purpose = $2 \
+                   AND consumed_at IS NULL AND revoked_at IS NULL \
+                   AND expires_at > pg_catalog.clock_timestamp() \
+                 RETURNING id, subject, payload",
+                None,
+                &[hash.as_slice().into(), purpose.name.as_str().into()],
+            )
+            .or_raise();
+        if let Some(r) = consumed.into_iter().next() {
+            let id: i64 = r.get(1).or_raise().expect("id is NOT NULL");
+            let subject: String = r.get(2).or_raise().expect("subject is NOT NULL");
+            let payload: RawJsonb = r.get(3).or_raise().expect("payload is NOT NULL");
+            let result = purpose
+                .action
+                .and_then(|action| purpose::run_action(client, &purpose, action, &subject, payload, form));
+            audit::record(client, "redeemed", Some(Status::Ok), &purpose.name, Some(&subject), Some(id));
+            return (Status::Ok, Some(subject), Some(payload), result);
+        }
+        let found = lookup(client, &hash, &purpose.name);
+        // The UPDATE found nothing usable, so a token that now looks usable was changed by a
+        // concurrent transaction in between: report it as used, never as ok.
+        let status = match found.status {
+            Status::Ok => Status::Used,
+            s => s,
+        };
+        audit::record(client, "rejected", Some(status), &purpose.name, found.subject.as_deref(), found.id);
+        (status, None, None, None)
+    });
+    TableIterator::once((row.0.as_str().to_owned(), row.1, row.2, row.3))
+}
+
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(@extschema@, pg_catalog, pg_temp)]
+pub fn revoke(token: Option<&str>) -> bool {
+    let Some(Ok(hash)) = token.map(token::parse) else {
+        return false;
+    };
+    Spi::connect_mut(|client| {
+        audit::revoke_where(client, "token_hash = $1", vec![hash.as_slice().into()], "revoke") > 0
+    })
+}
+
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(@extschema@, pg_catalog, pg_temp)]
+pub fn revoke_subject(subject: Option<&str>, purpose: default!(Option<&str>, "NULL")) -> i64 {
+    let subject = input::required("subject", subject).or_raise();
+    input::subject("subject", subject).or_raise();
+    Spi::connect_mut(|client| {
+        let revoked = match purpose {
+            Some(_) => {
+                let purpose = purpose::load(client, purpose);
+                audit::revoke_where(
+                    client,
+                    "subject = $1 AND purpose = $2",
+                    vec![subject.into(), purpose.name.as_str().into()],
+                    "revoke_subject",
+                )
+            }
+            None => audit::revoke_where(client, "subject = $1", vec![subject.into()], "revoke_subject"),
+        };
+        i64::try_from(revoked).unwrap_or(i64::MAX)
+    })
+}
