@@ -43,9 +43,10 @@ pub fn load(client: &SpiClient<'_>, name: Option<&str>) -> Purpose {
     }
 }
 
-/// A TTL must be a positive interval.
+/// A TTL must be a positive interval. (Compared as PostgreSQL compares intervals, a month being
+/// 30 days; `Interval::is_positive` alone would let a zero interval through.)
 pub fn check_ttl(arg: &'static str, ttl: Interval) {
-    if !ttl.is_positive() {
+    if ttl.as_micros() <= 0 {
         raise(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             format!("{arg} must be a positive interval, not {ttl}"),

@@ -1,0 +1,19 @@
+# linktoken — see README.md.
+.PHONY: demo test deps install clean
+
+demo:            ## build, start a throwaway cluster, show issue -> peek -> redeem
+	scripts/demo.sh
+
+test:            ## every test suite (unit, pg_test, pg_regress, isolation, integration)
+	tests/run-all.sh
+
+deps:            ## install what building needs (PostgreSQL 15, headers, libclang, cargo-pgrx)
+	scripts/install-deps.sh
+
+install: deps    ## build and install the extension into PostgreSQL 15
+	scripts/install-extension.sh
+
+clean:
+	-scripts/pg-cluster.sh destroy .pgdata/demo
+	-scripts/pg-cluster.sh destroy .pgdata/test
+	rm -rf .pgdata target/test-output

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# `make test`: every test suite, from a fresh clone on a fresh Debian 12 machine.
+#
+#  1. dependencies (scripts/install-deps.sh: PostgreSQL 15, headers, libclang, cargo-pgrx 0.18.0)
+#  2. formatting and plain `cargo test` (pure crates: token format, validation, ...)
+#  3. `cargo pgrx test` (#[pg_test]s inside a temporary PostgreSQL, run as the postgres user)
+#  4. reinstall the normal build (step 3 leaves its test build installed)
+#  5. a throwaway cluster under .pgdata/test, then against it:
+#     pg_regress (extension/tests/pg_regress), pg_isolation_regress (extension/tests/isolation),
+#     Rust integration tests over tokio-postgres (tests/integration)
+#  6. a scan of every server log for anything shaped like a token
+#
+# Artifacts (server log, regression diffs) go to target/test-output/. Stops the cluster it
+# started, by its pid (pg_ctl), on every exit.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+export PATH="$HOME/.cargo/bin:$PATH"
+PGBIN=/usr/lib/postgresql/15/bin
+PGXS_TEST=/usr/lib/postgresql/15/lib/pgxs/src/test
+OUT=$ROOT/target/test-output
+CLUSTER=$ROOT/.pgdata/test
+PGRX_DATA=$ROOT/.pgdata/pgrx-test
+FAILED=()
+
+step() { printf '\n=== %s\n' "$*"; }
+fail() { echo "FAILED: $*"; FAILED+=("$*"); }
+
+scripts/install-deps.sh
+rm -rf "$OUT"
+mkdir -p "$OUT"
+
+step "formatting"
+cargo fmt --all -- --check || fail "cargo fmt --check (run: cargo fmt --all)"
+
+step "unit tests: cargo test (pure crates)"
+cargo test || fail "cargo test"
+
+step "#[pg_test]s: cargo pgrx test"
+mkdir -p "$PGRX_DATA"
+chown postgres "$PGRX_DATA"
+chmod o+x "$ROOT/.pgdata" "$ROOT"
+(cd extension && cargo pgrx test pg15 --runas postgres --pgdata "$PGRX_DATA") || fail "cargo pgrx test"
+
+step "reinstall the normal build"
+scripts/install-extension.sh
+
+step "throwaway cluster"
+scripts/pg-cluster.sh destroy "$CLUSTER" >/dev/null 2>&1 || true
+cleanup() {
+    scripts/pg-cluster.sh stop "$CLUSTER" >/dev/null 2>&1 || true
+    cp "$CLUSTER/server.log" "$OUT/server.log" 2>/dev/null || true
+}
+trap cleanup EXIT
+eval "$(scripts/pg-cluster.sh start "$CLUSTER" | sed 's/^/export /')"
+echo "cluster on port $PGPORT (socket dir $PGHOST)"
+psql_q() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
+new_db() { # new_db NAME: a fresh database with the extension, statement text kept out of the log
+    psql_q -d postgres -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"
+    psql_q -d "$1" -c "CREATE EXTENSION linktoken" -c "ALTER DATABASE $1 SET log_min_error_statement = panic"
+}
+
+step "pg_regress"
+mapfile -t REGRESS < <(cd extension/tests/pg_regress/sql && ls ./*.sql | sed 's|^\./||; s|\.sql$||' | grep -vx setup | sort)
+"$PGXS_TEST/regress/pg_regress" --bindir="$PGBIN" --host="$PGHOST" --port="$PGPORT" --user=postgres \
+    --dbname=linktoken_regress --inputdir=extension/tests/pg_regress --outputdir="$OUT/regress" \
+    setup "${REGRESS[@]}" || { cat "$OUT/regress/regression.diffs" 2>/dev/null | head -200; fail "pg_regress"; }
+
+step "pg_isolation_regress"
+new_db linktoken_isolation
+mapfile -t SPECS < <(cd extension/tests/isolation/specs && ls ./*.spec | sed 's|^\./||; s|\.spec$||' | sort)
+"$PGXS_TEST/isolation/pg_isolation_regress" --host="$PGHOST" --port="$PGPORT" --user=postgres \
+    --dbname=linktoken_isolation --use-existing --inputdir=extension/tests/isolation \
+    --outputdir="$OUT/isolation" "${SPECS[@]}" || { cat "$OUT/isolation/regression.diffs" 2>/dev/null | head -200; fail "pg_isolation_regress"; }
+
+step "integration tests over tokio-postgres"
+new_db linktoken_it
+LINKTOKEN_TEST_DATABASE_URL="host=127.0.0.1 port=$PGPORT user=postgres dbname=linktoken_it" \
+    cargo test -p linktoken-integration || fail "integration tests"
+
+step "no token in any server log"
+cleanup
+LOGS=("$OUT/server.log")
+if grep -EHn 'ltk_[A-Za-z0-9_-]{20,}' "${LOGS[@]}"; then
+    fail "token-shaped strings found in server logs (above)"
+else
+    echo "scanned ${LOGS[*]}: no token-shaped strings"
+fi
+
+echo
+if [ ${#FAILED[@]} -gt 0 ]; then
+    echo "make test: ${#FAILED[@]} suite(s) failed:"
+    printf '  - %s\n' "${FAILED[@]}"
+    exit 1
+fi
+echo "make test: all suites passed"
