@@ -159,14 +159,17 @@ print_vars() {   # print_vars PORT [PREFIX]
 }
 
 # Make DIR exist, be owned/writable by postgres, and be reachable by postgres.
+# As root, directories this script creates get o+x whatever the umask, and
+# DIR's parent gets o+x if needed (unless it is / or a home directory such as
+# /root); any other untraversable ancestor is an error.
 prepare_dir() {
-    local first_existing="$DIR" d parent fix_parent
+    local first_existing="$DIR" d parent
+    local -a ancestors=()
     while [[ ! -e "$first_existing" ]]; do first_existing="$(dirname "$first_existing")"; done
     [[ -d "$first_existing" ]] || die "$first_existing exists and is not a directory"
 
     if [[ ! -d "$DIR" ]]; then
         mkdir -p -- "$DIR" || die "cannot create $DIR"
-        # Newly created dirs: make them traversable whatever the umask.
         if [[ "$MY_UID" -eq 0 ]]; then
             d="$DIR"
             while [[ "$d" != "$first_existing" ]]; do
@@ -176,31 +179,28 @@ prepare_dir() {
         fi
     fi
 
-    if [[ "$MY_UID" -eq 0 ]]; then
-        chown "$PG_OS_USER:" -- "$DIR"
-        chmod u+rwx,o+x -- "$DIR"
-        # The parent must be traversable; fix it unless it is / or a home dir.
-        parent="$(dirname "$DIR")"
-        if ! as_pg test -x "$parent"; then
-            fix_parent=yes
-            case "$parent" in
-                / | /root) fix_parent=no ;;
-                /home/*) [[ "$parent" == /home/*/* ]] || fix_parent=no ;;
-            esac
-            if [[ "$fix_parent" == yes ]]; then
-                log "chmod o+x $parent (so $PG_OS_USER can reach $DIR)"
-                chmod o+x -- "$parent"
-            fi
-        fi
-    fi
-
-    # Every ancestor must be traversable, DIR itself writable, by postgres.
+    # Check ancestors top-down so the first failure names the real culprit.
     d="$DIR"
     while [[ "$d" != "/" ]]; do
         d="$(dirname "$d")"
-        as_pg test -x "$d" ||
-            die "user '$PG_OS_USER' cannot traverse $d (needed to reach $DIR); run 'chmod o+x $d' or choose another DIR"
+        ancestors=("$d" "${ancestors[@]}")
     done
+    parent="$(dirname "$DIR")"
+    for d in "${ancestors[@]}"; do
+        as_pg test -x "$d" && continue
+        if [[ "$MY_UID" -eq 0 && "$d" == "$parent" && "$d" != / && "$d" != /root &&
+            ! "$d" =~ ^/home/[^/]+$ ]]; then
+            log "chmod o+x $d (so $PG_OS_USER can reach $DIR)"
+            chmod o+x -- "$d"
+            as_pg test -x "$d" && continue
+        fi
+        die "user '$PG_OS_USER' cannot traverse $d (needed to reach $DIR); run 'chmod o+x $d' or choose another DIR"
+    done
+
+    if [[ "$MY_UID" -eq 0 ]]; then
+        chown "$PG_OS_USER:" -- "$DIR"
+        chmod u+rwx,o+x -- "$DIR"
+    fi
     as_pg test -w "$DIR" -a -x "$DIR" ||
         die "user '$PG_OS_USER' cannot write to $DIR; fix its ownership or choose another DIR"
 }
@@ -213,8 +213,12 @@ init_data() {
         die "$DATA exists, is not empty and has no PG_VERSION; remove it or use 'destroy'"
     fi
     log "initdb $DATA"
-    as_pg "$PG_BIN/initdb" -A trust -U "$PG_OS_USER" --locale=C.UTF-8 -E UTF8 -D "$DATA" >&2 ||
+    local out
+    if ! out="$(as_pg "$PG_BIN/initdb" -A trust -U "$PG_OS_USER" --locale=C.UTF-8 -E UTF8 \
+        -D "$DATA" 2>&1)"; then
+        printf '%s\n' "$out" >&2
         die "initdb failed"
+    fi
 }
 
 # Extra postgres options recorded by the last start (NUL separated).
@@ -257,8 +261,8 @@ server_start() {
             log "port $port was taken meanwhile, retrying with another port"
             continue
         fi
-        o="$(tail -n 20 "$LOG_FILE" 2>/dev/null || true)"
-        die "server failed to start; last lines of $LOG_FILE:"$'\n'"$o"
+        o="$(tail -n "+$((log_mark + 1))" "$LOG_FILE" 2>/dev/null | tail -n 20 || true)"
+        die "server failed to start; new lines in $LOG_FILE:"$'\n'"$o"
     done
     die "could not find a usable port after $START_ATTEMPTS attempts"
 }
@@ -300,13 +304,14 @@ cmd_start() {
 
     prepare_dir
     init_data
+    [[ -f "$PORT_FILE" ]] && port="$(<"$PORT_FILE")"
+    server_start "$port" "${opts[@]}"
+    # Record the options only once they are known to work.
     if [[ ${#opts[@]} -gt 0 ]]; then
         printf '%s\0' "${opts[@]}" | as_pg tee "$OPTS_FILE" >/dev/null
     else
         as_pg rm -f "$OPTS_FILE"
     fi
-    [[ -f "$PORT_FILE" ]] && port="$(<"$PORT_FILE")"
-    server_start "$port" "${opts[@]}"
 }
 
 cmd_restart() {

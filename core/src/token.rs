@@ -214,20 +214,35 @@ mod tests {
         let t = generate(32).unwrap();
         assert_eq!(validate(""), Err(Malformed::Empty));
         assert_eq!(validate(&"a".repeat(1 << 20)), Err(Malformed::TooLong));
-        assert_eq!(validate(&t.replacen("ltk_", "ltx_", 1)), Err(Malformed::WrongPrefix));
+        assert_eq!(
+            validate(&t.replacen("ltk_", "ltx_", 1)),
+            Err(Malformed::WrongPrefix)
+        );
         assert_eq!(validate("ltk_"), Err(Malformed::WrongLength));
         // one character short: non-canonical or a checksum mismatch, depending on the random bits
         assert!(validate(&t[..t.len() - 1]).is_err());
         assert_eq!(validate(&t[..t.len() - 4]), Err(Malformed::BadChecksum));
         assert_eq!(validate(&format!("{t}==")), Err(Malformed::TooLong));
-        assert_eq!(validate(&format!("{}==", &t[..50])), Err(Malformed::NotBase64Url));
-        assert_eq!(validate(&format!("ltk_/{}", &t[5..])), Err(Malformed::NotBase64Url));
+        assert_eq!(
+            validate(&format!("{}==", &t[..50])),
+            Err(Malformed::NotBase64Url)
+        );
+        assert_eq!(
+            validate(&format!("ltk_/{}", &t[5..])),
+            Err(Malformed::NotBase64Url)
+        );
         assert_eq!(
             validate(&format!("ltk_{}", "é".repeat(20))),
             Err(Malformed::NotBase64Url)
         );
-        assert_eq!(validate(&format!("{}\u{1}", &t[..51])), Err(Malformed::NotBase64Url));
-        assert_eq!(validate(&format!("{} ", &t[..51])), Err(Malformed::NotBase64Url));
+        assert_eq!(
+            validate(&format!("{}\u{1}", &t[..51])),
+            Err(Malformed::NotBase64Url)
+        );
+        assert_eq!(
+            validate(&format!("{} ", &t[..51])),
+            Err(Malformed::NotBase64Url)
+        );
         assert_eq!(validate(&format!("{t} ")), Err(Malformed::TooLong));
     }
 

@@ -31,12 +31,14 @@ impl<T> OrRaise<T> for Result<T, InputError> {
     fn or_raise(self) -> T {
         match self {
             Ok(v) => v,
-            Err(e @ InputError::Null(_)) => {
-                raise(PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED, e.to_string())
-            }
-            Err(e @ InputError::Invalid(..)) => {
-                raise(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, e.to_string())
-            }
+            Err(e @ InputError::Null(_)) => raise(
+                PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                e.to_string(),
+            ),
+            Err(e @ InputError::Invalid(..)) => raise(
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                e.to_string(),
+            ),
         }
     }
 }

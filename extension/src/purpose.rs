@@ -171,7 +171,10 @@ pub fn run_action(
     let Some(row) = rows.into_iter().next() else {
         raise_with_hint(
             PgSqlErrorCode::ERRCODE_UNDEFINED_FUNCTION,
-            format!("the action of purpose \"{}\" no longer exists", purpose.name),
+            format!(
+                "the action of purpose \"{}\" no longer exists",
+                purpose.name
+            ),
             "Re-create the function and call linktoken.define_purpose again with it.",
         )
     };

@@ -60,9 +60,17 @@ fn lookup(client: &SpiClient<'_>, hash: &token::TokenHash, purpose: &str) -> Fou
         status,
         id: row.get::<i64>(8).or_raise(),
         subject: row.get::<String>(1).or_raise(),
-        payload: if ok { row.get::<RawJsonb>(2).or_raise() } else { None },
+        payload: if ok {
+            row.get::<RawJsonb>(2).or_raise()
+        } else {
+            None
+        },
         expires_at: if ok { row.get(3).or_raise() } else { None },
-        uses_left: if ok { row.get::<i32>(4).or_raise() } else { None },
+        uses_left: if ok {
+            row.get::<i32>(4).or_raise()
+        } else {
+            None
+        },
     }
 }
 
@@ -87,8 +95,8 @@ pub fn issue(
         if purpose.revoke_previous {
             revoke_previous(client, &purpose, subject);
         }
-        let secret_bytes = usize::try_from(gucs::TOKEN_BYTES.get())
-            .unwrap_or(token::DEFAULT_SECRET_BYTES);
+        let secret_bytes =
+            usize::try_from(gucs::TOKEN_BYTES.get()).unwrap_or(token::DEFAULT_SECRET_BYTES);
         let token = token::generate(secret_bytes).unwrap_or_else(|e| {
             crate::errors::raise(PgSqlErrorCode::ERRCODE_SYSTEM_ERROR, e.to_string())
         });
@@ -137,13 +145,18 @@ fn revoke_previous(client: &mut SpiClient<'_>, purpose: &Purpose, subject: &str)
 
 #[pg_extern(stable, parallel_safe, security_definer)]
 #[search_path(@extschema@, pg_catalog, pg_temp)]
-pub fn peek(token: Option<&str>, purpose: Option<&str>) -> TableIterator<
+pub fn peek(
+    token: Option<&str>,
+    purpose: Option<&str>,
+) -> TableIterator<
     'static,
-    (name!(status, String),
-    name!(subject, Option<String>),
-    name!(payload, Option<RawJsonb>),
-    name!(expires_at, Option<TimestampWithTimeZone>),
-    name!(uses_left, Option<i32>),),
+    (
+        name!(status, String),
+        name!(subject, Option<String>),
+        name!(payload, Option<RawJsonb>),
+        name!(expires_at, Option<TimestampWithTimeZone>),
+        name!(uses_left, Option<i32>),
+    ),
 > {
     let found = Spi::connect(|client| {
         let purpose = purpose::load(client, purpose);
@@ -170,15 +183,24 @@ pub fn redeem(
     form: default!(Option<RawJsonb>, "NULL"),
 ) -> TableIterator<
     'static,
-    (name!(status, String),
-    name!(subject, Option<String>),
-    name!(payload, Option<RawJsonb>),
-    name!(result, Option<RawJsonb>),),
+    (
+        name!(status, String),
+        name!(subject, Option<String>),
+        name!(payload, Option<RawJsonb>),
+        name!(result, Option<RawJsonb>),
+    ),
 > {
     let row = Spi::connect_mut(|client| {
         let purpose = purpose::load(client, purpose);
         let Some(Ok(hash)) = token.map(token::parse) else {
-            audit::record(client, "rejected", Some(Status::Invalid), &purpose.name, None, None);
+            audit::record(
+                client,
+                "rejected",
+                Some(Status::Invalid),
+                &purpose.name,
+                None,
+                None,
+            );
             return (Status::Invalid, None, None, None);
         };
         // One conditional UPDATE: under READ COMMITTED a concurrent redeem of the same token
@@ -200,10 +222,17 @@ pub fn redeem(
             let id: i64 = r.get(1).or_raise().expect("id is NOT NULL");
             let subject: String = r.get(2).or_raise().expect("subject is NOT NULL");
             let payload: RawJsonb = r.get(3).or_raise().expect("payload is NOT NULL");
-            let result = purpose
-                .action
-                .and_then(|action| purpose::run_action(client, &purpose, action, &subject, payload, form));
-            audit::record(client, "redeemed", Some(Status::Ok), &purpose.name, Some(&subject), Some(id));
+            let result = purpose.action.and_then(|action| {
+                purpose::run_action(client, &purpose, action, &subject, payload, form)
+            });
+            audit::record(
+                client,
+                "redeemed",
+                Some(Status::Ok),
+                &purpose.name,
+                Some(&subject),
+                Some(id),
+            );
             return (Status::Ok, Some(subject), Some(payload), result);
         }
         let found = lookup(client, &hash, &purpose.name);
@@ -213,7 +242,14 @@ pub fn redeem(
             Status::Ok => Status::Used,
             s => s,
         };
-        audit::record(client, "rejected", Some(status), &purpose.name, found.subject.as_deref(), found.id);
+        audit::record(
+            client,
+            "rejected",
+            Some(status),
+            &purpose.name,
+            found.subject.as_deref(),
+            found.id,
+        );
         (status, None, None, None)
     });
     TableIterator::once((row.0.as_str().to_owned(), row.1, row.2, row.3))
@@ -226,7 +262,12 @@ pub fn revoke(token: Option<&str>) -> bool {
         return false;
     };
     Spi::connect_mut(|client| {
-        audit::revoke_where(client, "token_hash = $1", vec![hash.as_slice().into()], "revoke") > 0
+        audit::revoke_where(
+            client,
+            "token_hash = $1",
+            vec![hash.as_slice().into()],
+            "revoke",
+        ) > 0
     })
 }
 
@@ -246,7 +287,12 @@ pub fn revoke_subject(subject: Option<&str>, purpose: default!(Option<&str>, "NU
                     "revoke_subject",
                 )
             }
-            None => audit::revoke_where(client, "subject = $1", vec![subject.into()], "revoke_subject"),
+            None => audit::revoke_where(
+                client,
+                "subject = $1",
+                vec![subject.into()],
+                "revoke_subject",
+            ),
         };
         i64::try_from(revoked).unwrap_or(i64::MAX)
     })
