@@ -3,12 +3,12 @@
 //! The SQL API (schema `linktoken`) is documented in docs/sql-api.md. Pure token logic lives in
 //! the `linktoken-core` crate; this crate is the PostgreSQL glue:
 //!
-//! * [`purpose`]: define_purpose and the actions redeem runs
-//! * [`tokens`]: issue, peek, redeem, revoke, revoke_subject
-//! * [`purge`]: purge
-//! * [`audit`]: the append-only events log
-//! * [`gucs`]: the `linktoken.*` settings
-//! * [`types`], [`errors`]: jsonb/regprocedure pass-through types, SQLSTATE helpers
+//! * [`purpose`] holds define_purpose and runs the actions redeem calls
+//! * [`tokens`] holds issue, peek, redeem, revoke, revoke_subject
+//! * [`purge`] holds purge()
+//! * [`audit`] writes the append-only events log
+//! * [`gucs`] registers the `linktoken.*` settings
+//! * [`types`] and [`errors`] hold the jsonb/regprocedure pass-through types and SQLSTATE helpers
 
 use pgrx::prelude::*;
 

@@ -143,6 +143,8 @@ fn revoke_previous(client: &mut SpiClient<'_>, purpose: &Purpose, subject: &str)
     );
 }
 
+// pg_extern needs the row type spelled out inline.
+#[allow(clippy::type_complexity)]
 #[pg_extern(stable, parallel_safe, security_definer)]
 #[search_path(@extschema@, pg_catalog, pg_temp)]
 pub fn peek(
@@ -175,6 +177,7 @@ pub fn peek(
     ))
 }
 
+#[allow(clippy::type_complexity)]
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(@extschema@, pg_catalog, pg_temp)]
 pub fn redeem(
