@@ -27,7 +27,7 @@ RESET ROLE;
 
 SELECT linktoken.define_purpose('verify_email', '1 day', action => 'shop.verify(text,jsonb,jsonb)');
 SELECT linktoken.define_purpose('reset', '1 hour', action => 'shop.set_password(text,jsonb,jsonb)');
-SELECT name, action FROM linktoken.purposes ORDER BY name;
+SELECT name, action FROM linktoken.purposes WHERE name IN ('verify_email', 'reset') ORDER BY name;
 
 -- The action runs as its owner, gets subject, payload and form, and its result comes back.
 SELECT linktoken.issue('verify_email', '1', '{"list": 3}') AS v \gset
@@ -77,5 +77,7 @@ SELECT status FROM linktoken.peek(:'v2', 'verify_email');
 SELECT linktoken.define_purpose('verify_email', '1 day', action => NULL);
 SELECT status, result FROM linktoken.redeem(:'v2', 'verify_email');
 
+-- Leave no purpose pointing at a function that is about to be dropped.
+SELECT linktoken.define_purpose('reset', '1 hour', action => NULL);
 DROP SCHEMA shop CASCADE;
 DROP ROLE regress_app_owner;

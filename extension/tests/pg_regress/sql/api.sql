@@ -1,6 +1,6 @@
 -- The happy path: define a purpose, issue, peek, redeem, redeem again.
 SELECT linktoken.define_purpose('verify_email', '1 day');
-SELECT name, ttl, max_uses, revoke_previous, action FROM linktoken.purposes ORDER BY name;
+SELECT name, ttl, max_uses, revoke_previous, action FROM linktoken.purposes WHERE name = 'verify_email';
 
 SELECT linktoken.issue('verify_email', 'anna@example.org', '{"list": 7}') AS tok \gset
 -- 256-bit token: 4-character prefix + 48 base64url characters, URL-safe.
