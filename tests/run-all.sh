@@ -52,7 +52,7 @@ cleanup() {
     cp "$CLUSTER/server.log" "$OUT/server.log" 2>/dev/null || true
 }
 trap cleanup EXIT
-eval "$(scripts/pg-cluster.sh start "$CLUSTER" | sed 's/^/export /')"
+eval "$(scripts/pg-cluster.sh start "$CLUSTER" -c max_connections=300 | sed 's/^/export /')"
 echo "cluster on port $PGPORT (socket dir $PGHOST)"
 psql_q() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
 new_db() { # new_db NAME: a fresh database with the extension, statement text kept out of the log
