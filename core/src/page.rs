@@ -87,7 +87,13 @@ pub struct Page {
     /// the fields (mail providers send exactly that, without cookies).
     #[serde(default)]
     pub one_click: bool,
+    /// Label of the confirmation checkbox added to pages without a required field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_label: Option<String>,
 }
+
+/// Name of the confirmation checkbox added to pages that have no required field of their own.
+pub const CONFIRM_FIELD: &str = "confirm";
 
 /// Why a page definition or a submitted form was refused; the text is shown to the person.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,6 +166,11 @@ impl Page {
         }
         let mut seen = std::collections::HashSet::new();
         for f in &self.fields {
+            if f.name == CONFIRM_FIELD && !f.required {
+                return refuse(format!(
+                    "field name {CONFIRM_FIELD:?} is reserved for the confirmation checkbox"
+                ));
+            }
             if !field_name_ok(&f.name) {
                 return refuse(format!(
                     "field name {:?} must start with a lower-case letter and contain only a-z, 0-9 and _",
@@ -193,13 +204,35 @@ impl Page {
         Ok(())
     }
 
+    /// The fields a person must fill in. A page without a required field gets a required
+    /// confirmation checkbox: mail scanners that submit forms with their default values must
+    /// never be able to redeem, so every redemption needs an input only a person gives.
+    pub fn form_fields(&self) -> Vec<Field> {
+        let mut fields = self.fields.clone();
+        if !fields.iter().any(|f| f.required) {
+            fields.push(Field {
+                name: CONFIRM_FIELD.to_owned(),
+                kind: FieldType::Checkbox,
+                label: self
+                    .confirm_label
+                    .clone()
+                    .unwrap_or_else(|| "Yes, I want to continue".to_owned()),
+                required: true,
+                minlength: None,
+                options: Vec::new(),
+                same_as: None,
+            });
+        }
+        fields
+    }
+
     /// Checks a submitted form against the fields: required ones present, minimum lengths,
     /// choices from the list, repeated fields equal. The message names the field's label.
     pub fn check_form(&self, form: &Map<String, Value>) -> Result<(), Refused> {
         if self.one_click && is_one_click(form) {
             return Ok(());
         }
-        for f in &self.fields {
+        for f in &self.form_fields() {
             let value = form.get(&f.name).and_then(Value::as_str).unwrap_or("");
             if value.is_empty() {
                 if f.required {
@@ -315,6 +348,26 @@ mod tests {
         ] {
             assert!(Page::from_json(&bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn pages_without_required_fields_need_a_confirmation() {
+        let plain = Page::default();
+        assert_eq!(plain.form_fields().len(), 1);
+        assert!(
+            plain.check_form(&form(json!({}))).is_err(),
+            "a scanner's empty POST"
+        );
+        assert!(plain.check_form(&form(json!({"confirm": "yes"}))).is_ok());
+        let optional =
+            Page::from_json(&json!({"fields": [{"name": "note", "label": "Note"}]})).unwrap();
+        assert_eq!(optional.form_fields().len(), 2);
+        assert!(optional.check_form(&form(json!({"note": "hi"}))).is_err());
+        assert_eq!(
+            reset_page().form_fields().len(),
+            2,
+            "required fields suffice"
+        );
     }
 
     #[test]

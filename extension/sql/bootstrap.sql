@@ -7,6 +7,7 @@ CREATE TABLE @extschema@.purposes (
     max_uses        integer CHECK (max_uses > 0),          -- NULL: unlimited (unsubscribe links)
     revoke_previous boolean NOT NULL DEFAULT true,
     action          regprocedure,                           -- (subject text, payload jsonb, form jsonb) RETURNS jsonb
+    page            jsonb NOT NULL DEFAULT '{}',            -- the gateway's landing page (linktoken.set_page)
     created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now()
 );

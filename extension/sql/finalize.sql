@@ -27,7 +27,9 @@ GRANT EXECUTE ON FUNCTION
 TO linktoken_issuer;
 GRANT EXECUTE ON FUNCTION
     @extschema@.peek(text, text),
-    @extschema@.redeem(text, text, jsonb)
+    @extschema@.redeem(text, text, jsonb),
+    @extschema@.gateway_peek(text),
+    @extschema@.gateway_redeem(text, jsonb)
 TO linktoken_gateway;
 
 COMMENT ON SCHEMA @extschema@ IS 'linktoken: one-time link tokens (see docs/sql-api.md)';
@@ -49,5 +51,11 @@ COMMENT ON FUNCTION @extschema@.revoke_subject(text, text) IS
 'Revokes every outstanding token of a subject (of one purpose, or of all when purpose is NULL), e.g. after a password change; returns how many. Role linktoken_issuer.';
 COMMENT ON FUNCTION @extschema@.purge() IS
 'Deletes tokens that expired, were used up or were revoked longer ago than the setting linktoken.retention (default 7 days), in bounded batches; returns how many. Owner only.';
+COMMENT ON FUNCTION @extschema@.set_page(text, jsonb) IS
+'Sets the landing page the gateway shows for a purpose''s links: {"title", "text", "button", "fields": [{"name", "type" (text, email, password, number, textarea, checkbox, radio, select), "label", "required", "minlength", "options": [{"value", "label"}], "same_as"}], "success_url" (a same-origin path), "success_title", "success_text", "one_click" (RFC 8058), "confirm_label"}. A page without a required field gets a required confirmation checkbox. Owner only.';
+COMMENT ON FUNCTION @extschema@.gateway_peek(text) IS
+'For the gateway''s GET /t/{token}: like peek, for whatever purpose the token was issued for; returns the status, the purpose, its landing page and uses_left. Changes nothing. Role linktoken_gateway.';
+COMMENT ON FUNCTION @extschema@.gateway_redeem(text, jsonb) IS
+'For the gateway''s POST /t/{token}: checks the form against the purpose''s page (22023 naming the field when it falls short, nothing consumed), then redeems exactly like redeem, running the action. Returns status, purpose, the action''s result and the page. Role linktoken_gateway.';
 COMMENT ON FUNCTION @extschema@.events_append_only() IS
 'Trigger function keeping linktoken.events append-only.';

@@ -12,7 +12,7 @@ pub fn record(
     client: &mut SpiClient<'_>,
     event: &str,
     status: Option<Status>,
-    purpose: &str,
+    purpose: Option<&str>,
     subject: Option<&str>,
     token_id: Option<i64>,
 ) {

@@ -5,6 +5,7 @@
 //!
 //! * [`purpose`] holds define_purpose and runs the actions redeem calls
 //! * [`tokens`] holds issue, peek, redeem, revoke, revoke_subject
+//! * [`gateway_api`] holds set_page, gateway_peek and gateway_redeem (the gateway's entry points)
 //! * [`purge`] holds purge()
 //! * [`audit`] writes the append-only events log
 //! * [`gucs`] registers the `linktoken.*` settings
@@ -14,6 +15,7 @@ use pgrx::prelude::*;
 
 mod audit;
 mod errors;
+mod gateway_api;
 mod gucs;
 mod purge;
 mod purpose;

@@ -11,17 +11,17 @@ use pgrx::spi::SpiClient;
 use pgrx::PgSqlErrorCode;
 
 /// What a lookup of a token's hash found.
-struct Found {
-    status: Status,
-    id: Option<i64>,
-    subject: Option<String>,
-    payload: Option<RawJsonb>,
-    expires_at: Option<TimestampWithTimeZone>,
-    uses_left: Option<i32>,
+pub struct Found {
+    pub status: Status,
+    pub id: Option<i64>,
+    pub subject: Option<String>,
+    pub payload: Option<RawJsonb>,
+    pub expires_at: Option<TimestampWithTimeZone>,
+    pub uses_left: Option<i32>,
 }
 
 impl Found {
-    fn invalid() -> Found {
+    pub fn invalid() -> Found {
         Found {
             status: Status::Invalid,
             id: None,
@@ -36,7 +36,7 @@ impl Found {
 /// Looks a token's hash up without changing anything. A token of another purpose is `invalid`,
 /// exactly like an unknown one. Subject, payload, expiry and uses are only returned for `ok`;
 /// the id and subject of a known token are kept for the audit log either way.
-fn lookup(client: &SpiClient<'_>, hash: &token::TokenHash, purpose: &str) -> Found {
+pub fn lookup(client: &SpiClient<'_>, hash: &token::TokenHash, purpose: &str) -> Found {
     let rows = client
         .select(
             "SELECT subject, payload, expires_at, max_uses - use_count, \
@@ -195,65 +195,12 @@ pub fn redeem(
 > {
     let row = Spi::connect_mut(|client| {
         let purpose = purpose::load(client, purpose);
-        let Some(Ok(hash)) = token.map(token::parse) else {
-            audit::record(
-                client,
-                "rejected",
-                Some(Status::Invalid),
-                &purpose.name,
-                None,
-                None,
-            );
-            return (Status::Invalid, None, None, None);
-        };
-        // One conditional UPDATE: under READ COMMITTED a concurrent redeem of the same token
-        // waits for this one, re-checks the conditions on the new row version and finds nothing.
-        let consumed = client
-            .update(
-                "UPDATE linktoken.tokens \
-                 SET use_count = use_count + 1, last_used_at = pg_catalog.clock_timestamp(), \
-                     consumed_at = CASE WHEN use_count + 1 >= max_uses THEN pg_catalog.clock_timestamp() END \
-                 WHERE token_hash = $1 AND purpose = $2 \
-                   AND consumed_at IS NULL AND revoked_at IS NULL \
-                   AND expires_at > pg_catalog.clock_timestamp() \
-                 RETURNING id, subject, payload",
-                None,
-                &[hash.as_slice().into(), purpose.name.as_str().into()],
-            )
-            .or_raise();
-        if let Some(r) = consumed.into_iter().next() {
-            let id: i64 = r.get(1).or_raise().expect("id is NOT NULL");
-            let subject: String = r.get(2).or_raise().expect("subject is NOT NULL");
-            let payload: RawJsonb = r.get(3).or_raise().expect("payload is NOT NULL");
-            let result = purpose.action.and_then(|action| {
-                purpose::run_action(client, &purpose, action, &subject, payload, form)
-            });
-            audit::record(
-                client,
-                "redeemed",
-                Some(Status::Ok),
-                &purpose.name,
-                Some(&subject),
-                Some(id),
-            );
-            return (Status::Ok, Some(subject), Some(payload), result);
-        }
-        let found = lookup(client, &hash, &purpose.name);
-        // The UPDATE found nothing usable, so a token that now looks usable was changed by a
-        // concurrent transaction in between: report it as used, never as ok.
-        let status = match found.status {
-            Status::Ok => Status::Used,
-            s => s,
-        };
-        audit::record(
+        consume(
             client,
-            "rejected",
-            Some(status),
-            &purpose.name,
-            found.subject.as_deref(),
-            found.id,
-        );
-        (status, None, None, None)
+            &purpose,
+            token.and_then(|t| token::parse(t).ok()),
+            form,
+        )
     });
     TableIterator::once((row.0.as_str().to_owned(), row.1, row.2, row.3))
 }
@@ -299,4 +246,76 @@ pub fn revoke_subject(subject: Option<&str>, purpose: default!(Option<&str>, "NU
         };
         i64::try_from(revoked).unwrap_or(i64::MAX)
     })
+}
+
+/// What a redemption produced: status, and for `ok` the subject, payload and action result.
+pub type Redeemed = (Status, Option<String>, Option<RawJsonb>, Option<RawJsonb>);
+
+/// Consumes one use of the token with this hash (None: malformed) for `purpose` and runs the
+/// purpose's action, recording the outcome in the audit log. Shared by redeem and gateway_redeem.
+pub fn consume(
+    client: &mut SpiClient<'_>,
+    purpose: &Purpose,
+    hash: Option<token::TokenHash>,
+    form: Option<RawJsonb>,
+) -> Redeemed {
+    let Some(hash) = hash else {
+        audit::record(
+            client,
+            "rejected",
+            Some(Status::Invalid),
+            Some(&purpose.name),
+            None,
+            None,
+        );
+        return (Status::Invalid, None, None, None);
+    };
+    // One conditional UPDATE: under READ COMMITTED a concurrent redeem of the same token
+    // waits for this one, re-checks the conditions on the new row version and finds nothing.
+    let consumed = client
+        .update(
+            "UPDATE linktoken.tokens \
+             SET use_count = use_count + 1, last_used_at = pg_catalog.clock_timestamp(), \
+                 consumed_at = CASE WHEN use_count + 1 >= max_uses THEN pg_catalog.clock_timestamp() END \
+             WHERE token_hash = $1 AND purpose = $2 \
+               AND consumed_at IS NULL AND revoked_at IS NULL \
+               AND expires_at > pg_catalog.clock_timestamp() \
+             RETURNING id, subject, payload",
+            None,
+            &[hash.as_slice().into(), purpose.name.as_str().into()],
+        )
+        .or_raise();
+    if let Some(r) = consumed.into_iter().next() {
+        let id: i64 = r.get(1).or_raise().expect("id is NOT NULL");
+        let subject: String = r.get(2).or_raise().expect("subject is NOT NULL");
+        let payload: RawJsonb = r.get(3).or_raise().expect("payload is NOT NULL");
+        let result = purpose.action.and_then(|action| {
+            purpose::run_action(client, purpose, action, &subject, payload, form)
+        });
+        audit::record(
+            client,
+            "redeemed",
+            Some(Status::Ok),
+            Some(&purpose.name),
+            Some(&subject),
+            Some(id),
+        );
+        return (Status::Ok, Some(subject), Some(payload), result);
+    }
+    let found = lookup(client, &hash, &purpose.name);
+    // The UPDATE found nothing usable, so a token that now looks usable was changed by a
+    // concurrent transaction in between: report it as used, never as ok.
+    let status = match found.status {
+        Status::Ok => Status::Used,
+        s => s,
+    };
+    audit::record(
+        client,
+        "rejected",
+        Some(status),
+        Some(&purpose.name),
+        found.subject.as_deref(),
+        found.id,
+    );
+    (status, None, None, None)
 }

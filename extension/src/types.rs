@@ -14,6 +14,15 @@ use pgrx::pgrx_sql_entity_graph::impl_sql_translatable;
 pub struct RawJsonb(pg_sys::Datum);
 
 impl RawJsonb {
+    /// The value as serde JSON, for small documents whose numbers need no exactness (forms,
+    /// page definitions).
+    pub fn to_value(&self) -> serde_json::Value {
+        // SAFETY: the datum is a valid jsonb value.
+        unsafe { pgrx::JsonB::from_polymorphic_datum(self.0, false, pg_sys::JSONBOID) }
+            .map(|j| j.0)
+            .unwrap_or(serde_json::Value::Null)
+    }
+
     /// Size of the stored jsonb value in bytes, without its header.
     pub fn size(&self) -> usize {
         // SAFETY: the datum is a detoasted varlena (FromDatum below guarantees it).

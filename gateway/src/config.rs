@@ -1,0 +1,82 @@
+//! Command-line flags, each with an environment-variable fallback.
+
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "linktoken-gateway",
+    version,
+    about = "Landing pages and form redemption for linktoken links.",
+    long_about = "Serves GET/HEAD /t/{token} (a landing page: looks the token up, changes nothing) and \
+                  POST /t/{token} (redeems it through linktoken.gateway_redeem), plus /healthz and /metrics. \
+                  Connect it as a login role that is only IN ROLE linktoken_gateway."
+)]
+pub struct Config {
+    /// PostgreSQL connection string (key=value or postgres:// URL) for a role IN ROLE linktoken_gateway.
+    #[arg(long, env = "LINKTOKEN_DATABASE_URL")]
+    pub database_url: String,
+
+    /// Address to listen on.
+    #[arg(long, env = "LINKTOKEN_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Public scheme and host the links point at, e.g. https://links.example.org. With https,
+    /// responses carry HSTS and session cookies are Secure with the __Host- prefix.
+    #[arg(long, env = "LINKTOKEN_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+    pub public_url: String,
+
+    /// Directory with template overrides (landing.html, success.html, status.html, error.html,
+    /// base.html); templates are autoescaped.
+    #[arg(long, env = "LINKTOKEN_TEMPLATES")]
+    pub templates: Option<PathBuf>,
+
+    /// Take the client address from the last X-Forwarded-For entry (only behind a proxy that sets it).
+    #[arg(long, env = "LINKTOKEN_TRUST_PROXY")]
+    pub trust_proxy: bool,
+
+    /// Most database connections.
+    #[arg(long, env = "LINKTOKEN_POOL_SIZE", default_value_t = 16)]
+    pub pool_size: usize,
+
+    /// How long a request may wait for a database connection before it gets 503 (milliseconds).
+    #[arg(long, env = "LINKTOKEN_POOL_WAIT_MS", default_value_t = 2000)]
+    pub pool_wait_ms: u64,
+
+    /// Whole-request deadline, database included (milliseconds).
+    #[arg(long, env = "LINKTOKEN_REQUEST_TIMEOUT_MS", default_value_t = 10000)]
+    pub request_timeout_ms: u64,
+
+    /// How long a client may take to send the request head (milliseconds).
+    #[arg(long, env = "LINKTOKEN_HEADER_TIMEOUT_MS", default_value_t = 10000)]
+    pub header_timeout_ms: u64,
+
+    /// Failed lookups (unknown, expired, used, revoked, malformed) one client address may make
+    /// per minute before it gets 429.
+    #[arg(long, env = "LINKTOKEN_FAILED_LOOKUPS_PER_MINUTE", default_value_t = 30)]
+    pub failed_lookups_per_minute: u32,
+
+    /// How long in-flight requests may take to finish after SIGTERM (milliseconds).
+    #[arg(long, env = "LINKTOKEN_SHUTDOWN_GRACE_MS", default_value_t = 10000)]
+    pub shutdown_grace_ms: u64,
+}
+
+impl Config {
+    pub fn is_https(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+    pub fn pool_wait(&self) -> Duration {
+        Duration::from_millis(self.pool_wait_ms)
+    }
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_timeout_ms)
+    }
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+}

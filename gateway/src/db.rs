@@ -1,0 +1,153 @@
+//! The gateway's database access: one transaction per request, a fixed prelude that hands the
+//! client's address and user agent to the audit log, one fixed prepared statement per route,
+//! and an explicit COMMIT before the caller may answer.
+
+use crate::config::Config;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use linktoken_core::page::Page;
+use std::time::Duration;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::NoTls;
+
+/// Who is asking, for linktoken.events.
+pub struct ClientContext {
+    pub ip: String,
+    pub user_agent: String,
+}
+
+#[derive(Debug)]
+pub enum DbError {
+    /// No connection (pool wait timeout, database down, connection lost): 503.
+    Unavailable(String),
+    /// The purpose's action (or the form check) refused the input: 422 with this message.
+    Rejected(String),
+    /// Anything else: 500, details only in the log.
+    Failed(String),
+}
+
+impl From<tokio_postgres::Error> for DbError {
+    fn from(e: tokio_postgres::Error) -> DbError {
+        let Some(db) = e.as_db_error() else {
+            // No server answer at all: the connection is gone.
+            return DbError::Unavailable(e.to_string());
+        };
+        let code = db.code().code();
+        if code.starts_with("22") || code == "P0001" {
+            DbError::Rejected(db.message().to_owned())
+        } else if code.starts_with("08")
+            || code.starts_with("53")
+            || code.starts_with("57P")
+            || db.code() == &SqlState::QUERY_CANCELED
+        {
+            DbError::Unavailable(format!("{code}: {}", db.message()))
+        } else {
+            DbError::Failed(format!("{code}: {}", db.message()))
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for DbError {
+    fn from(e: deadpool_postgres::PoolError) -> DbError {
+        DbError::Unavailable(e.to_string())
+    }
+}
+
+/// What a link click finds.
+pub struct Landing {
+    pub status: String,
+    pub page: Page,
+}
+
+/// What a form post did.
+pub struct Redemption {
+    pub status: String,
+    pub result: Option<serde_json::Value>,
+    pub page: Page,
+}
+
+const PRELUDE: &str = "SELECT pg_catalog.set_config('linktoken.client_ip', $1, true), \
+                              pg_catalog.set_config('linktoken.user_agent', $2, true), \
+                              pg_catalog.set_config('statement_timeout', $3, true)";
+const PEEK: &str = "SELECT status, page::text FROM linktoken.gateway_peek($1)";
+const REDEEM: &str =
+    "SELECT status, result::text, page::text FROM linktoken.gateway_redeem($1, $2::text::jsonb)";
+
+pub struct Db {
+    pool: Pool,
+    statement_timeout: String,
+}
+
+fn page_from(text: Option<String>) -> Page {
+    text.and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| Page::from_json(&v).ok())
+        .unwrap_or_default()
+}
+
+impl Db {
+    pub fn new(cfg: &Config) -> Result<Db, String> {
+        let mut pg: tokio_postgres::Config = cfg
+            .database_url
+            .parse()
+            .map_err(|e| format!("--database-url: {e}"))?;
+        pg.application_name("linktoken-gateway");
+        pg.connect_timeout(Duration::from_secs(2));
+        let manager = Manager::from_config(
+            pg,
+            NoTls,
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(cfg.pool_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(cfg.pool_wait()))
+            .create_timeout(Some(Duration::from_secs(3)))
+            .recycle_timeout(Some(Duration::from_secs(2)))
+            .build()
+            .map_err(|e| format!("database pool: {e}"))?;
+        let statement_ms = cfg.request_timeout_ms.saturating_sub(500).max(100);
+        Ok(Db { pool, statement_timeout: format!("{statement_ms}ms") })
+    }
+
+    pub fn status(&self) -> deadpool_postgres::Status {
+        self.pool.status()
+    }
+
+    /// `SELECT 1` through the pool.
+    pub async fn healthy(&self) -> bool {
+        match self.pool.get().await {
+            Ok(client) => client.simple_query("SELECT 1").await.is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// A link click: READ ONLY, so nothing about the token can change.
+    pub async fn peek(&self, token: &str, ctx: &ClientContext) -> Result<Landing, DbError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.build_transaction().read_only(true).start().await?;
+        let prelude = tx.prepare_cached(PRELUDE).await?;
+        tx.execute(&prelude, &[&ctx.ip, &ctx.user_agent, &self.statement_timeout]).await?;
+        let stmt = tx.prepare_cached(PEEK).await?;
+        let row = tx.query_one(&stmt, &[&token]).await?;
+        let landing = Landing { status: row.get(0), page: page_from(row.get(1)) };
+        tx.commit().await?;
+        Ok(landing)
+    }
+
+    /// A form post: redeems in one transaction and returns only after COMMIT succeeded.
+    pub async fn redeem(&self, token: &str, form: &str, ctx: &ClientContext) -> Result<Redemption, DbError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let prelude = tx.prepare_cached(PRELUDE).await?;
+        tx.execute(&prelude, &[&ctx.ip, &ctx.user_agent, &self.statement_timeout]).await?;
+        let stmt = tx.prepare_cached(REDEEM).await?;
+        let row = tx.query_one(&stmt, &[&token, &form]).await?;
+        let result: Option<String> = row.get(1);
+        let redemption = Redemption {
+            status: row.get(0),
+            result: result.and_then(|r| serde_json::from_str(&r).ok()),
+            page: page_from(row.get(2)),
+        };
+        tx.commit().await?;
+        Ok(redemption)
+    }
+}
