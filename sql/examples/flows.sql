@@ -1,0 +1,193 @@
+-- The five flows people build with email links, as an example application schema `app`.
+-- Run as a superuser in a database with the linktoken extension (scripts/demo.sh does).
+-- Every action is SECURITY DEFINER, owned by the NOLOGIN role demo_app, so it runs with that
+-- role's privileges (never the extension owner's), with a pinned search_path.
+\set ON_ERROR_STOP on
+CREATE EXTENSION IF NOT EXISTS pgcrypto;
+
+SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'demo_app') AS create_role \gset
+\if :create_role
+    CREATE ROLE demo_app NOLOGIN;
+\endif
+-- The password-reset action revokes the user's other reset links: that needs linktoken_issuer.
+GRANT linktoken_issuer TO demo_app;
+DROP SCHEMA IF EXISTS app CASCADE;
+CREATE SCHEMA app AUTHORIZATION demo_app;
+GRANT USAGE ON SCHEMA public TO demo_app;
+SET ROLE demo_app;
+
+CREATE TABLE app.users (
+    id              int PRIMARY KEY,
+    email           text NOT NULL UNIQUE,
+    email_verified  boolean NOT NULL DEFAULT false,
+    password_hash   text,
+    subscribed      boolean NOT NULL DEFAULT true
+);
+CREATE TABLE app.sessions (
+    id         text PRIMARY KEY,               -- random, 256 bits
+    user_id    int NOT NULL REFERENCES app.users,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    expires_at timestamptz NOT NULL
+);
+-- Questionnaires are assigned by a clinician; the link's subject is the assignment, so neither
+-- the link nor the token carries a patient id.
+CREATE TABLE app.assignments (
+    id          text PRIMARY KEY,              -- random
+    patient_id  int NOT NULL,
+    clinician   text NOT NULL,
+    questionnaire text NOT NULL DEFAULT 'phq9'
+);
+CREATE TABLE app.phq9_responses (
+    assignment_id text PRIMARY KEY REFERENCES app.assignments,
+    answers       jsonb NOT NULL,
+    score         int NOT NULL,
+    submitted_at  timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO app.users (id, email) VALUES (42, 'anna@example.org'), (43, 'ben@example.org');
+INSERT INTO app.assignments (id, patient_id, clinician)
+VALUES (encode(gen_random_bytes(16), 'hex'), 42, 'Dr. Rivera');
+
+-- 1. Email address verification.
+CREATE FUNCTION app.verify_email(subject text, payload jsonb, form jsonb) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE app.users SET email_verified = true WHERE id = subject::int AND email = payload->>'email';
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'This address has changed since the link was sent.' USING ERRCODE = 'P0001';
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- 2. Password reset: new password twice, at least 12 characters, stored as a bcrypt hash;
+--    the user's other reset links and sessions end.
+CREATE FUNCTION app.reset_password(subject text, payload jsonb, form jsonb) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, public, pg_catalog, pg_temp AS $$
+DECLARE
+    pw text := coalesce(form->>'password', '');
+BEGIN
+    IF length(pw) < 12 THEN
+        RAISE EXCEPTION 'The password must be at least 12 characters long.' USING ERRCODE = '22023';
+    END IF;
+    IF pw IS DISTINCT FROM form->>'password2' THEN
+        RAISE EXCEPTION 'The two passwords do not match.' USING ERRCODE = '22023';
+    END IF;
+    UPDATE app.users SET password_hash = public.crypt(pw, public.gen_salt('bf', 10)) WHERE id = subject::int;
+    DELETE FROM app.sessions WHERE user_id = subject::int;
+    PERFORM linktoken.revoke_subject(subject, 'password_reset');
+    RETURN NULL;
+END
+$$;
+
+-- 3. Magic sign-in: a new session, handed to the gateway as a cookie.
+CREATE FUNCTION app.sign_in(subject text, payload jsonb, form jsonb) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, public, pg_catalog, pg_temp AS $$
+DECLARE
+    sid text := encode(public.gen_random_bytes(32), 'hex');
+BEGIN
+    INSERT INTO app.sessions (id, user_id, expires_at) VALUES (sid, subject::int, now() + interval '8 hours');
+    RETURN jsonb_build_object('session', jsonb_build_object('name', 'demo_session', 'value', sid, 'max_age', 8 * 3600));
+END
+$$;
+
+-- 4. Newsletter unsubscribe (unlimited uses; RFC 8058 one-click).
+CREATE FUNCTION app.unsubscribe(subject text, payload jsonb, form jsonb) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE app.users SET subscribed = false WHERE id = subject::int;
+    RETURN NULL;
+END
+$$;
+
+-- 5. PHQ-9 questionnaire: nine answers 0-3, stored with the score; consumed only on submit.
+CREATE FUNCTION app.store_phq9(subject text, payload jsonb, form jsonb) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
+DECLARE
+    answers jsonb := '{}';
+    score int := 0;
+    v int;
+BEGIN
+    FOR i IN 1..9 LOOP
+        v := (form->>('q' || i))::int;
+        IF v IS NULL OR v NOT BETWEEN 0 AND 3 THEN
+            RAISE EXCEPTION 'Please answer question %.', i USING ERRCODE = '22023';
+        END IF;
+        answers := answers || jsonb_build_object('q' || i, v);
+        score := score + v;
+    END LOOP;
+    INSERT INTO app.phq9_responses (assignment_id, answers, score) VALUES (subject, answers, score);
+    RETURN NULL;
+END
+$$;
+RESET ROLE;
+
+SELECT linktoken.define_purpose('verify_email', '24 hours', action => 'app.verify_email(text,jsonb,jsonb)');
+SELECT linktoken.set_page('verify_email', '{
+  "title": "Confirm your email address",
+  "text": "Confirm that this address belongs to you.",
+  "button": "Confirm my address",
+  "confirm_label": "Yes, this is my email address",
+  "success_title": "Address confirmed",
+  "success_text": "Thank you. Your email address is confirmed."
+}');
+
+SELECT linktoken.define_purpose('password_reset', '1 hour', action => 'app.reset_password(text,jsonb,jsonb)');
+SELECT linktoken.set_page('password_reset', '{
+  "title": "Choose a new password",
+  "text": "Enter your new password twice. It must be at least 12 characters long.",
+  "button": "Set new password",
+  "fields": [
+    {"name": "password", "type": "password", "label": "New password", "required": true, "minlength": 12},
+    {"name": "password2", "type": "password", "label": "New password again", "required": true, "minlength": 12, "same_as": "password"}
+  ],
+  "success_title": "Password changed",
+  "success_text": "Your password is changed and you were signed out everywhere else."
+}');
+
+SELECT linktoken.define_purpose('magic_login', '15 minutes', action => 'app.sign_in(text,jsonb,jsonb)');
+SELECT linktoken.set_page('magic_login', '{
+  "title": "Sign in",
+  "text": "You asked to sign in with a link sent to your email address.",
+  "button": "Sign me in",
+  "confirm_label": "Yes, sign me in on this device",
+  "success_title": "You are signed in",
+  "success_text": "You can close this page and continue."
+}');
+
+SELECT linktoken.define_purpose('newsletter_unsubscribe', '3 years', max_uses => NULL, revoke_previous => false,
+                                action => 'app.unsubscribe(text,jsonb,jsonb)');
+SELECT linktoken.set_page('newsletter_unsubscribe', '{
+  "title": "Unsubscribe from the newsletter",
+  "text": "You will no longer receive the weekly newsletter.",
+  "button": "Unsubscribe",
+  "confirm_label": "Yes, unsubscribe me",
+  "one_click": true,
+  "success_title": "You are unsubscribed",
+  "success_text": "You will not receive the newsletter any more."
+}');
+
+SELECT linktoken.define_purpose('phq9', '7 days', action => 'app.store_phq9(text,jsonb,jsonb)');
+SELECT linktoken.set_page('phq9', jsonb_build_object(
+  'title', 'Weekly questionnaire (PHQ-9)',
+  'text', 'Over the last 2 weeks, how often have you been bothered by any of the following problems?',
+  'button', 'Send my answers',
+  'success_title', 'Thank you',
+  'success_text', 'Your answers were sent to your clinician.',
+  'fields', (
+    SELECT jsonb_agg(jsonb_build_object(
+             'name', 'q' || n, 'type', 'radio', 'label', n || '. ' || q, 'required', true,
+             'options', '[{"value": "0", "label": "Not at all"}, {"value": "1", "label": "Several days"},
+                          {"value": "2", "label": "More than half the days"}, {"value": "3", "label": "Nearly every day"}]'::jsonb)
+           ORDER BY n)
+    FROM unnest(ARRAY[
+      'Little interest or pleasure in doing things',
+      'Feeling down, depressed, or hopeless',
+      'Trouble falling or staying asleep, or sleeping too much',
+      'Feeling tired or having little energy',
+      'Poor appetite or overeating',
+      'Feeling bad about yourself — or that you are a failure or have let yourself or your family down',
+      'Trouble concentrating on things, such as reading the newspaper or watching television',
+      'Moving or speaking so slowly that other people could have noticed, or the opposite — being so fidgety or restless that you have been moving around a lot more than usual',
+      'Thoughts that you would be better off dead, or of hurting yourself in some way'
+    ]) WITH ORDINALITY AS t(q, n))
+));
