@@ -1,7 +1,7 @@
 # linktoken — see README.md.
 .PHONY: demo test deps install clean
 
-demo:            ## build, start a throwaway cluster, show issue -> peek -> redeem
+demo:            ## build, start a throwaway cluster and the gateway, show the API and one link per flow
 	scripts/demo.sh
 
 test:            ## every test suite (unit, pg_test, pg_regress, isolation, integration)
@@ -14,6 +14,7 @@ install: deps    ## build and install the extension into PostgreSQL 15
 	scripts/install-extension.sh
 
 clean:
+	-scripts/demo-gateway.sh stop .pgdata/demo-gateway
 	-scripts/pg-cluster.sh destroy .pgdata/demo
 	-scripts/pg-cluster.sh destroy .pgdata/test
 	rm -rf .pgdata target/test-output

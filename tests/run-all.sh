@@ -73,14 +73,20 @@ mapfile -t SPECS < <(cd extension/tests/isolation/specs && ls ./*.spec | sed 's|
     --dbname=linktoken_isolation --use-existing --inputdir=extension/tests/isolation \
     --outputdir="$OUT/isolation" "${SPECS[@]}" || { cat "$OUT/isolation/regression.diffs" 2>/dev/null | head -200; fail "pg_isolation_regress"; }
 
-step "integration tests over tokio-postgres"
+step "integration tests: SQL over tokio-postgres, and the gateway over HTTP"
 new_db linktoken_it
+cargo build -p linktoken-gateway
+GATEWAY_LOG_DIR="$OUT/gateway-logs"
 LINKTOKEN_TEST_DATABASE_URL="host=127.0.0.1 port=$PGPORT user=postgres dbname=linktoken_it" \
+LINKTOKEN_GATEWAY_BIN="$ROOT/target/debug/linktoken-gateway" \
+LINKTOKEN_TEST_CLUSTER_DIR="$CLUSTER" \
+LINKTOKEN_TEST_LOG_DIR="$GATEWAY_LOG_DIR" \
     cargo test -p linktoken-integration || fail "integration tests"
 
 step "no token in any server log"
 cleanup
-LOGS=("$OUT/server.log")
+mapfile -t GATEWAY_LOGS < <(find "$OUT/gateway-logs" -type f 2>/dev/null)
+LOGS=("$OUT/server.log" "${GATEWAY_LOGS[@]}")
 if grep -EHn 'ltk_[A-Za-z0-9_-]{20,}' "${LOGS[@]}"; then
     fail "token-shaped strings found in server logs (above)"
 else

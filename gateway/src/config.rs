@@ -25,7 +25,11 @@ pub struct Config {
 
     /// Public scheme and host the links point at, e.g. https://links.example.org. With https,
     /// responses carry HSTS and session cookies are Secure with the __Host- prefix.
-    #[arg(long, env = "LINKTOKEN_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "LINKTOKEN_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
     pub public_url: String,
 
     /// Directory with template overrides (landing.html, success.html, status.html, error.html,
@@ -55,7 +59,11 @@ pub struct Config {
 
     /// Failed lookups (unknown, expired, used, revoked, malformed) one client address may make
     /// per minute before it gets 429.
-    #[arg(long, env = "LINKTOKEN_FAILED_LOOKUPS_PER_MINUTE", default_value_t = 30)]
+    #[arg(
+        long,
+        env = "LINKTOKEN_FAILED_LOOKUPS_PER_MINUTE",
+        default_value_t = 30
+    )]
     pub failed_lookups_per_minute: u32,
 
     /// How long in-flight requests may take to finish after SIGTERM (milliseconds).

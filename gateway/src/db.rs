@@ -94,7 +94,9 @@ impl Db {
         let manager = Manager::from_config(
             pg,
             NoTls,
-            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
         );
         let pool = Pool::builder(manager)
             .max_size(cfg.pool_size)
@@ -105,7 +107,10 @@ impl Db {
             .build()
             .map_err(|e| format!("database pool: {e}"))?;
         let statement_ms = cfg.request_timeout_ms.saturating_sub(500).max(100);
-        Ok(Db { pool, statement_timeout: format!("{statement_ms}ms") })
+        Ok(Db {
+            pool,
+            statement_timeout: format!("{statement_ms}ms"),
+        })
     }
 
     pub fn status(&self) -> deadpool_postgres::Status {
@@ -125,20 +130,36 @@ impl Db {
         let mut client = self.pool.get().await?;
         let tx = client.build_transaction().read_only(true).start().await?;
         let prelude = tx.prepare_cached(PRELUDE).await?;
-        tx.execute(&prelude, &[&ctx.ip, &ctx.user_agent, &self.statement_timeout]).await?;
+        tx.execute(
+            &prelude,
+            &[&ctx.ip, &ctx.user_agent, &self.statement_timeout],
+        )
+        .await?;
         let stmt = tx.prepare_cached(PEEK).await?;
         let row = tx.query_one(&stmt, &[&token]).await?;
-        let landing = Landing { status: row.get(0), page: page_from(row.get(1)) };
+        let landing = Landing {
+            status: row.get(0),
+            page: page_from(row.get(1)),
+        };
         tx.commit().await?;
         Ok(landing)
     }
 
     /// A form post: redeems in one transaction and returns only after COMMIT succeeded.
-    pub async fn redeem(&self, token: &str, form: &str, ctx: &ClientContext) -> Result<Redemption, DbError> {
+    pub async fn redeem(
+        &self,
+        token: &str,
+        form: &str,
+        ctx: &ClientContext,
+    ) -> Result<Redemption, DbError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let prelude = tx.prepare_cached(PRELUDE).await?;
-        tx.execute(&prelude, &[&ctx.ip, &ctx.user_agent, &self.statement_timeout]).await?;
+        tx.execute(
+            &prelude,
+            &[&ctx.ip, &ctx.user_agent, &self.statement_timeout],
+        )
+        .await?;
         let stmt = tx.prepare_cached(REDEEM).await?;
         let row = tx.query_one(&stmt, &[&token, &form]).await?;
         let result: Option<String> = row.get(1);

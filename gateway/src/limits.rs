@@ -27,17 +27,23 @@ impl FailureLimiter {
     }
 
     fn level(&self, (tokens, at): (f64, Instant), now: Instant) -> f64 {
-        (tokens + now.saturating_duration_since(at).as_secs_f64() * self.per_second).min(self.capacity)
+        (tokens + now.saturating_duration_since(at).as_secs_f64() * self.per_second)
+            .min(self.capacity)
     }
 
     /// None when the address may make a lookup now, else how long until it may.
     pub fn check(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
         let buckets = self.buckets.lock().unwrap();
-        let level = buckets.get(&ip).map_or(self.capacity, |b| self.level(*b, now));
+        let level = buckets
+            .get(&ip)
+            .map_or(self.capacity, |b| self.level(*b, now));
         if level >= 1.0 {
             None
         } else {
-            Some(Duration::from_secs_f64((1.0 - level) / self.per_second).max(Duration::from_secs(1)))
+            Some(
+                Duration::from_secs_f64((1.0 - level) / self.per_second)
+                    .max(Duration::from_secs(1)),
+            )
         }
     }
 
@@ -51,7 +57,9 @@ impl FailureLimiter {
                 *t + now.saturating_duration_since(*at).as_secs_f64() * per_second < capacity
             });
         }
-        let level = buckets.get(&ip).map_or(self.capacity, |b| self.level(*b, now));
+        let level = buckets
+            .get(&ip)
+            .map_or(self.capacity, |b| self.level(*b, now));
         buckets.insert(ip, ((level - 1.0).max(0.0), now));
     }
 }
@@ -71,8 +79,15 @@ mod tests {
             l.failed(ip, t0);
         }
         let wait = l.check(ip, t0).expect("limited after 3 failures");
-        assert!(wait >= Duration::from_secs(19) && wait <= Duration::from_secs(21), "{wait:?}");
+        assert!(
+            wait >= Duration::from_secs(19) && wait <= Duration::from_secs(21),
+            "{wait:?}"
+        );
         assert_eq!(l.check(other, t0), None, "other addresses are unaffected");
-        assert_eq!(l.check(ip, t0 + Duration::from_secs(21)), None, "refilled after 20 s");
+        assert_eq!(
+            l.check(ip, t0 + Duration::from_secs(21)),
+            None,
+            "refilled after 20 s"
+        );
     }
 }

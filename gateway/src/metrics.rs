@@ -6,7 +6,9 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
-const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
 
 #[derive(Default)]
 struct Inner {
@@ -53,15 +55,25 @@ impl Metrics {
     pub fn render(&self, pool: &PoolStatus) -> String {
         let m = self.inner.lock().unwrap();
         let mut out = String::new();
-        out.push_str("# HELP linktoken_gateway_requests_total HTTP requests by route and status.\n");
+        out.push_str(
+            "# HELP linktoken_gateway_requests_total HTTP requests by route and status.\n",
+        );
         out.push_str("# TYPE linktoken_gateway_requests_total counter\n");
         for ((route, status), n) in &m.requests {
-            let _ = writeln!(out, "linktoken_gateway_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "linktoken_gateway_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+            );
         }
-        out.push_str("# HELP linktoken_gateway_redemptions_total Redemption attempts by outcome.\n");
+        out.push_str(
+            "# HELP linktoken_gateway_redemptions_total Redemption attempts by outcome.\n",
+        );
         out.push_str("# TYPE linktoken_gateway_redemptions_total counter\n");
         for (status, n) in &m.redemptions {
-            let _ = writeln!(out, "linktoken_gateway_redemptions_total{{status=\"{status}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "linktoken_gateway_redemptions_total{{status=\"{status}\"}} {n}"
+            );
         }
         out.push_str("# HELP linktoken_gateway_request_duration_seconds Request latency.\n");
         out.push_str("# TYPE linktoken_gateway_request_duration_seconds histogram\n");
@@ -77,13 +89,29 @@ impl Metrics {
             "linktoken_gateway_request_duration_seconds_bucket{{le=\"+Inf\"}} {}",
             m.latency_count
         );
-        let _ = writeln!(out, "linktoken_gateway_request_duration_seconds_sum {}", m.latency_sum);
-        let _ = writeln!(out, "linktoken_gateway_request_duration_seconds_count {}", m.latency_count);
+        let _ = writeln!(
+            out,
+            "linktoken_gateway_request_duration_seconds_sum {}",
+            m.latency_sum
+        );
+        let _ = writeln!(
+            out,
+            "linktoken_gateway_request_duration_seconds_count {}",
+            m.latency_count
+        );
         for (name, help, value) in [
             ("pool_max_size", "Most database connections.", pool.max_size),
             ("pool_size", "Open database connections.", pool.size),
-            ("pool_available", "Idle database connections.", pool.available),
-            ("pool_waiting", "Requests waiting for a database connection.", pool.waiting),
+            (
+                "pool_available",
+                "Idle database connections.",
+                pool.available,
+            ),
+            (
+                "pool_waiting",
+                "Requests waiting for a database connection.",
+                pool.waiting,
+            ),
         ] {
             let _ = writeln!(out, "# HELP linktoken_gateway_{name} {help}");
             let _ = writeln!(out, "# TYPE linktoken_gateway_{name} gauge");
@@ -104,7 +132,12 @@ mod tests {
         m.request("link", 200, Duration::from_millis(30));
         m.request("link", 404, Duration::from_millis(1));
         m.redemption("ok");
-        let text = m.render(&PoolStatus { max_size: 16, size: 2, available: 1, waiting: 0 });
+        let text = m.render(&PoolStatus {
+            max_size: 16,
+            size: 2,
+            available: 1,
+            waiting: 0,
+        });
         assert!(text.contains("linktoken_gateway_requests_total{route=\"link\",status=\"200\"} 2"));
         assert!(text.contains("linktoken_gateway_requests_total{route=\"link\",status=\"404\"} 1"));
         assert!(text.contains("linktoken_gateway_redemptions_total{status=\"ok\"} 1"));

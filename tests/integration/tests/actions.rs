@@ -1,11 +1,12 @@
-//! An action that rejects the input: its error reaches the caller unchanged and nothing is consumed.
+//! An action that rejects the form: its error reaches the caller unchanged (SQLSTATE, message,
+//! no detail such as a Rust backtrace) and the token is not consumed.
 
 use linktoken_integration::*;
 
 #[tokio::test]
-async fn failing_action_leaves_the_token_usable() {
+async fn failing_action_reaches_the_caller_and_leaves_the_token_usable() {
     let c = connect().await;
-    let schema = format!("it_{}", tag());
+    let schema = format!("it_act_{}", tag());
     c.batch_execute(&format!(
         "CREATE SCHEMA {schema};
          CREATE TABLE {schema}.passwords (subject text, password text);
@@ -15,7 +16,7 @@ async fn failing_action_leaves_the_token_usable() {
            IF length(coalesce(form->>'password', '')) < 12 THEN
              RAISE EXCEPTION 'too short' USING ERRCODE = '22023';
            END IF;
-           INSERT INTO {schema}.passwords VALUES (subject, form->>'password');
+           INSERT INTO passwords VALUES (subject, form->>'password');
            RETURN jsonb_build_object('changed', true);
          END $$;"
     ))
@@ -30,45 +31,78 @@ async fn failing_action_leaves_the_token_usable() {
     .await
     .unwrap();
     let token = issue(&c, &p, "user:1").await;
+    let redeem = "SELECT status, result::text FROM linktoken.redeem($1, $2, $3::text::jsonb)";
 
-    let short = r#"{"password": "short"}"#;
-    let err = c
+    for bad_form in [Some(r#"{"password": "short"}"#), Some("{}"), None] {
+        let err = c
+            .query_one(redeem, &[&token, &p, &bad_form])
+            .await
+            .expect_err("redeem with a rejected form must fail");
+        let db = err
+            .as_db_error()
+            .unwrap_or_else(|| panic!("not a database error: {err}"));
+        assert_eq!(
+            db.code().code(),
+            "22023",
+            "{bad_form:?}: the action's SQLSTATE"
+        );
+        assert_eq!(
+            db.message(),
+            "too short",
+            "{bad_form:?}: the action's message"
+        );
+        assert!(
+            db.detail().is_none_or(str::is_empty),
+            "{bad_form:?}: no detail (e.g. a Rust backtrace) is added: {:?}",
+            db.detail()
+        );
+        assert_eq!(db.hint(), None, "{bad_form:?}: no hint is added");
+        let context = db.where_().unwrap_or("");
+        assert!(
+            !context.contains(".rs:") && !context.contains("ltk_"),
+            "{bad_form:?}: context {context:?}"
+        );
+        assert_eq!(
+            peek_status(&c, &token, &p).await,
+            "ok",
+            "{bad_form:?}: a failed redeem does not consume the token"
+        );
+    }
+    let use_count: i32 = c
         .query_one(
-            "SELECT * FROM linktoken.redeem($1, $2, $3::text::jsonb)",
-            &[&token, &p, &short],
+            "SELECT use_count FROM linktoken.tokens WHERE token_hash = sha256(convert_to($1, 'UTF8'))",
+            &[&token],
         )
-        .await
-        .unwrap_err();
-    let db = err.as_db_error().expect("a database error");
-    assert_eq!(db.code().code(), "22023");
-    assert_eq!(db.message(), "too short");
-    assert_eq!(
-        db.detail(),
-        None,
-        "no Rust backtrace or other detail is added"
-    );
-    assert_eq!(peek_status(&c, &token, &p).await, "ok");
-
-    let good = r#"{"password": "correct horse battery"}"#;
-    let row = c
-        .query_one(
-            "SELECT status, result::text FROM linktoken.redeem($1, $2, $3::text::jsonb)",
-            &[&token, &p, &good],
-        )
-        .await
-        .unwrap();
-    assert_eq!(row.get::<_, String>(0), "ok");
-    assert_eq!(
-        row.get::<_, Option<String>>(1).as_deref(),
-        Some(r#"{"changed": true}"#)
-    );
-    assert_eq!(redeem_status(&c, &token, &p).await, "used");
-    let stored: i64 = c
-        .query_one(&format!("SELECT count(*) FROM {schema}.passwords"), &[])
         .await
         .unwrap()
         .get(0);
-    assert_eq!(stored, 1);
+    assert_eq!(use_count, 0, "failed redeems are not counted");
+
+    let good = Some(r#"{"password": "correct horse battery"}"#);
+    let row = c.query_one(redeem, &[&token, &p, &good]).await.unwrap();
+    assert_eq!(row.get::<_, String>(0), "ok");
+    assert_eq!(
+        row.get::<_, Option<String>>(1).as_deref(),
+        Some(r#"{"changed": true}"#),
+        "redeem returns the action's result"
+    );
+    assert_eq!(redeem_status(&c, &token, &p).await, "used");
+    let stored: Vec<(String, String)> = c
+        .query(
+            &format!("SELECT subject, password FROM {schema}.passwords"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        stored,
+        vec![("user:1".to_owned(), "correct horse battery".to_owned())],
+        "only the good form's side effect happened"
+    );
+
     c.batch_execute(&format!(
         "SELECT linktoken.define_purpose('{p}', '1 hour'); DROP SCHEMA {schema} CASCADE"
     ))

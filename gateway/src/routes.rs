@@ -1,0 +1,578 @@
+//! Routing and the request handlers.
+//!
+//! * `GET|HEAD /t/{token}`: the landing page. Only looks (READ ONLY transaction), never changes a token.
+//! * `POST /t/{token}`: redeems with the submitted form; RFC 8058 one-click included.
+//! * `GET /healthz`, `GET /metrics`, `GET /static/style.css`.
+//!
+//! Malformed tokens are answered without a database round trip; every response carries the
+//! security headers; the access log names a token only by a short hash prefix.
+
+use crate::config::Config;
+use crate::db::{ClientContext, Db, DbError};
+use crate::form;
+use crate::html::{Templates, STYLE_CSS};
+use crate::limits::FailureLimiter;
+use crate::metrics::{Metrics, PoolStatus};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::{Body, Incoming};
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use linktoken_core::page::{self, Page};
+use linktoken_core::token;
+use sha2::{Digest, Sha256};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+/// Largest request body (forms are small; anything bigger is refused with 413).
+pub const MAX_BODY: usize = 64 * 1024;
+/// How long a client may take to send a request body.
+const BODY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest user agent recorded in the audit log.
+const MAX_USER_AGENT: usize = 512;
+
+pub struct App {
+    pub cfg: Config,
+    pub db: Db,
+    pub templates: Templates,
+    pub limiter: FailureLimiter,
+    pub metrics: Metrics,
+}
+
+type Resp = Response<Full<Bytes>>;
+
+/// The fixed route names used in metrics and logs (never a raw path).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Route<'a> {
+    Link(&'a str),
+    Health,
+    Metrics,
+    Style,
+    Other,
+}
+
+impl Route<'_> {
+    fn name(&self) -> &'static str {
+        match self {
+            Route::Link(_) => "link",
+            Route::Health => "healthz",
+            Route::Metrics => "metrics",
+            Route::Style => "static",
+            Route::Other => "other",
+        }
+    }
+}
+
+fn route(path: &str) -> Route<'_> {
+    match path {
+        "/healthz" => Route::Health,
+        "/metrics" => Route::Metrics,
+        "/static/style.css" => Route::Style,
+        _ => match path.strip_prefix("/t/") {
+            Some(token) if !token.is_empty() && !token.contains('/') => Route::Link(token),
+            _ => Route::Other,
+        },
+    }
+}
+
+/// What the access log shows instead of a path that holds a token.
+fn log_path(route: &Route<'_>) -> String {
+    match route {
+        Route::Link(t) => {
+            let digest = Sha256::digest(t.as_bytes());
+            let prefix: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+            format!("/t/#{prefix}")
+        }
+        Route::Health => "/healthz".into(),
+        Route::Metrics => "/metrics".into(),
+        Route::Style => "/static/style.css".into(),
+        Route::Other => "(other)".into(),
+    }
+}
+
+fn client_ip(headers: &HeaderMap, peer: SocketAddr, trust_proxy: bool) -> IpAddr {
+    if trust_proxy {
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+            .next_back();
+        if let Some(ip) = forwarded {
+            return ip;
+        }
+    }
+    peer.ip()
+}
+
+/// Entry point for every request.
+pub async fn handle(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Resp {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let route = route(&path);
+    let ip = client_ip(req.headers(), peer, app.cfg.trust_proxy);
+    let mut resp = match tokio::time::timeout(
+        app.cfg.request_timeout(),
+        dispatch(app, req, route, ip),
+    )
+    .await
+    {
+        Ok(resp) => resp,
+        Err(_) => error(
+            app,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Temporarily unavailable",
+            "This took too long. Please try again in a moment.",
+        ),
+    };
+    if method == Method::HEAD {
+        // Same status and headers as GET, no body.
+        let len = resp.body().size_hint().exact().unwrap_or(0);
+        *resp.body_mut() = Full::new(Bytes::new());
+        resp.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    security_headers(&app.cfg, resp.headers_mut());
+    let took = started.elapsed();
+    app.metrics
+        .request(route.name(), resp.status().as_u16(), took);
+    eprintln!(
+        "access {ip} {method} {} {} {}ms",
+        log_path(&route),
+        resp.status().as_u16(),
+        took.as_millis()
+    );
+    resp
+}
+
+async fn dispatch(app: &App, req: Request<Incoming>, route: Route<'_>, ip: IpAddr) -> Resp {
+    let method = req.method().clone();
+    let read_only = method == Method::GET || method == Method::HEAD;
+    match route {
+        Route::Link(tok) if read_only => landing(app, &req, tok, ip).await,
+        Route::Link(tok) if method == Method::POST => submit(app, req, tok, ip).await,
+        Route::Link(_) => not_allowed(app, "GET, HEAD, POST"),
+        _ if !read_only => not_allowed(app, "GET, HEAD"),
+        Route::Health => {
+            if app.db.healthy().await {
+                text(StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into())
+            } else {
+                text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain; charset=utf-8",
+                    "database unavailable\n".into(),
+                )
+            }
+        }
+        Route::Metrics => {
+            let s = app.db.status();
+            let pool = PoolStatus {
+                max_size: s.max_size,
+                size: s.size,
+                available: s.available,
+                waiting: s.waiting,
+            };
+            text(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                app.metrics.render(&pool),
+            )
+        }
+        Route::Style => text(StatusCode::OK, "text/css; charset=utf-8", STYLE_CSS.into()),
+        Route::Other => error(
+            app,
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is nothing here.",
+        ),
+    }
+}
+
+fn context(req_headers: &HeaderMap, ip: IpAddr) -> ClientContext {
+    let ua = req_headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let ua: String = ua
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_USER_AGENT)
+        .collect();
+    ClientContext {
+        ip: ip.to_string(),
+        user_agent: ua,
+    }
+}
+
+/// Rate limit and shape check shared by GET and POST: Some(response) to send instead.
+fn precheck(app: &App, token: &str, ip: IpAddr) -> Option<Resp> {
+    if let Some(wait) = app.limiter.check(ip, Instant::now()) {
+        let mut resp = error(app, StatusCode::TOO_MANY_REQUESTS, "Too many attempts", "Too many links that did not work came from your address. Please wait a minute and try again.");
+        resp.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(wait.as_secs().max(1)),
+        );
+        return Some(resp);
+    }
+    if token::validate(token).is_err() {
+        app.limiter.failed(ip, Instant::now());
+        return Some(status_page(app, "invalid"));
+    }
+    None
+}
+
+async fn landing(app: &App, req: &Request<Incoming>, tok: &str, ip: IpAddr) -> Resp {
+    if let Some(resp) = precheck(app, tok, ip) {
+        return resp;
+    }
+    match app.db.peek(tok, &context(req.headers(), ip)).await {
+        Ok(found) if found.status == "ok" => html(
+            StatusCode::OK,
+            app.templates
+                .landing(&found.page, &format!("/t/{tok}"), None, &Default::default()),
+        ),
+        Ok(found) => {
+            app.limiter.failed(ip, Instant::now());
+            status_page(app, &found.status)
+        }
+        Err(e) => db_error(app, e),
+    }
+}
+
+fn content_type_ok(headers: &HeaderMap) -> bool {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/x-www-form-urlencoded" || essence == "multipart/form-data"
+}
+
+async fn submit(app: &App, req: Request<Incoming>, tok: &str, ip: IpAddr) -> Resp {
+    if !content_type_ok(req.headers()) {
+        return error(
+            app,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported form",
+            "Please submit the form from the page.",
+        );
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return too_large(app);
+    }
+    if let Some(resp) = precheck(app, tok, ip) {
+        return resp;
+    }
+    let ctx = context(req.headers(), ip);
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = match tokio::time::timeout(
+        BODY_TIMEOUT,
+        Limited::new(req.into_body(), MAX_BODY).collect(),
+    )
+    .await
+    {
+        Err(_) => {
+            return error(
+                app,
+                StatusCode::REQUEST_TIMEOUT,
+                "Too slow",
+                "The form took too long to arrive. Please try again.",
+            )
+        }
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(app),
+        Ok(Err(_)) => {
+            return error(
+                app,
+                StatusCode::BAD_REQUEST,
+                "Bad request",
+                "The form could not be read.",
+            )
+        }
+        Ok(Ok(collected)) => collected.to_bytes(),
+    };
+    let fields = match form::parse(content_type.as_deref(), &body) {
+        Ok(fields) => fields,
+        Err(form::FormError::UnsupportedType) => {
+            return error(
+                app,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported form",
+                "Please submit the form from the page.",
+            )
+        }
+        Err(_) => {
+            return error(
+                app,
+                StatusCode::BAD_REQUEST,
+                "Bad request",
+                "The form could not be read.",
+            )
+        }
+    };
+    let one_click = page::is_one_click(&fields);
+    let form_json = serde_json::Value::Object(fields.clone()).to_string();
+    match app.db.redeem(tok, &form_json, &ctx).await {
+        Ok(r) => {
+            app.metrics.redemption(&r.status);
+            if r.status != "ok" {
+                app.limiter.failed(ip, Instant::now());
+                return status_page(app, &r.status);
+            }
+            if one_click {
+                // RFC 8058: answer the mail provider directly, no redirect.
+                return html(StatusCode::OK, app.templates.success(&r.page));
+            }
+            success(app, &r.page, r.result.as_ref())
+        }
+        Err(DbError::Rejected(message)) => {
+            app.metrics.redemption("rejected");
+            // Show the form again with the message; nothing was consumed (the transaction rolled back).
+            let page = match app.db.peek(tok, &ctx).await {
+                Ok(found) if found.status == "ok" => found.page,
+                Ok(found) => return status_page(app, &found.status),
+                Err(_) => Page::default(),
+            };
+            html(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                app.templates
+                    .landing(&page, &format!("/t/{tok}"), Some(&message), &fields),
+            )
+        }
+        Err(e) => db_error(app, e),
+    }
+}
+
+/// After a successful redemption: a session cookie and redirect from the action's result, or the
+/// purpose's success URL, or the success page.
+fn success(app: &App, page: &Page, result: Option<&serde_json::Value>) -> Resp {
+    let redirect = result
+        .and_then(|r| r.get("redirect"))
+        .and_then(|v| v.as_str())
+        .filter(|u| page::is_local_path(u))
+        .or(page
+            .success_url
+            .as_deref()
+            .filter(|u| page::is_local_path(u)));
+    let mut resp = match redirect {
+        Some(location) => {
+            let mut r = text(
+                StatusCode::SEE_OTHER,
+                "text/plain; charset=utf-8",
+                String::new(),
+            );
+            if let Ok(v) = HeaderValue::from_str(location) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            r
+        }
+        None => html(StatusCode::OK, app.templates.success(page)),
+    };
+    if let Some(cookie) = result
+        .and_then(|r| r.get("session"))
+        .and_then(|s| session_cookie(s, app.cfg.is_https()))
+    {
+        resp.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    resp
+}
+
+fn cookie_token_ok(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn cookie_value_ok(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 4096
+        && s.bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b',' && b != b';' && b != b'\\')
+}
+
+/// `{"name", "value", "max_age"}` from an action's result, as a Set-Cookie header: HttpOnly,
+/// SameSite=Lax, Path=/; Secure with the `__Host-` prefix behind https.
+pub fn session_cookie(session: &serde_json::Value, https: bool) -> Option<HeaderValue> {
+    let name = session.get("name")?.as_str()?;
+    let value = session.get("value")?.as_str()?;
+    if !cookie_token_ok(name) || !cookie_value_ok(value) {
+        eprintln!("warn: ignoring a session cookie with an invalid name or value from an action");
+        return None;
+    }
+    let mut cookie = if https {
+        format!("__Host-{name}={value}")
+    } else {
+        format!("{name}={value}")
+    };
+    if let Some(age) = session.get("max_age").and_then(|v| v.as_i64()) {
+        cookie.push_str(&format!("; Max-Age={}", age.max(0)));
+    }
+    cookie.push_str("; Path=/; HttpOnly; SameSite=Lax");
+    if https {
+        cookie.push_str("; Secure");
+    }
+    HeaderValue::from_str(&cookie).ok()
+}
+
+fn db_error(app: &App, e: DbError) -> Resp {
+    match e {
+        DbError::Unavailable(why) => {
+            eprintln!("warn: database unavailable: {why}");
+            let mut r = error(app, StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable", "We cannot check your link right now. Please try again in a minute; the link still works.");
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            r
+        }
+        DbError::Rejected(message) | DbError::Failed(message) => {
+            eprintln!("error: database: {message}");
+            error(
+                app,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Please try again later; the link still works.",
+            )
+        }
+    }
+}
+
+fn status_page(app: &App, status: &str) -> Resp {
+    let code = if status == "invalid" {
+        StatusCode::NOT_FOUND
+    } else {
+        StatusCode::GONE
+    };
+    html(code, app.templates.status(status))
+}
+
+fn too_large(app: &App) -> Resp {
+    error(
+        app,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "Too much data",
+        "The form was larger than this page accepts.",
+    )
+}
+
+fn not_allowed(app: &App, allow: &'static str) -> Resp {
+    let mut r = error(
+        app,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Not allowed",
+        "This address does not accept that kind of request.",
+    );
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    r
+}
+
+fn error(app: &App, code: StatusCode, title: &str, message: &str) -> Resp {
+    html(code, app.templates.error(title, message))
+}
+
+fn html(code: StatusCode, body: String) -> Resp {
+    text(code, "text/html; charset=utf-8", body)
+}
+
+fn text(code: StatusCode, content_type: &'static str, body: String) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = code;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+/// Headers on every response: nothing cached, no referrer (the URL holds a token), no scripts
+/// or foreign resources, no framing, no indexing; HSTS behind https.
+fn security_headers(cfg: &Config, h: &mut HeaderMap) {
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert("x-robots-tag", HeaderValue::from_static("noindex"));
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    if cfg.is_https() {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn routes_and_log_paths_never_hold_the_token() {
+        let t = token::generate(32).unwrap();
+        let path = format!("/t/{t}");
+        let r = route(&path);
+        assert!(matches!(r, Route::Link(x) if x == t));
+        let logged = log_path(&r);
+        assert!(!logged.contains(&t[4..]));
+        assert!(logged.starts_with("/t/#") && logged.len() == 12);
+        assert!(matches!(route("/t/"), Route::Other));
+        assert!(matches!(route("/t/a/b"), Route::Other));
+        assert_eq!(log_path(&route(&format!("/x/{t}"))), "(other)");
+    }
+
+    #[test]
+    fn forwarded_for_only_when_trusted() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("203.0.113.7, 198.51.100.2"),
+        );
+        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        assert_eq!(client_ip(&h, peer, false).to_string(), "127.0.0.1");
+        assert_eq!(client_ip(&h, peer, true).to_string(), "198.51.100.2");
+    }
+
+    #[test]
+    fn session_cookies() {
+        let s = json!({"name": "sid", "value": "abc123", "max_age": 3600});
+        let plain = session_cookie(&s, false).unwrap();
+        assert_eq!(
+            plain,
+            "sid=abc123; Max-Age=3600; Path=/; HttpOnly; SameSite=Lax"
+        );
+        let secure = session_cookie(&s, true).unwrap();
+        assert_eq!(
+            secure,
+            "__Host-sid=abc123; Max-Age=3600; Path=/; HttpOnly; SameSite=Lax; Secure"
+        );
+        assert!(session_cookie(&json!({"name": "a;b", "value": "x"}), false).is_none());
+        assert!(session_cookie(&json!({"name": "a", "value": "x; Domain=evil"}), false).is_none());
+    }
+}

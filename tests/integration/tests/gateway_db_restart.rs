@@ -1,0 +1,74 @@
+//! The database goes away under the gateway and comes back: 503 while it is down, full
+//! service again within seconds, no gateway restart. Its own test binary, because it stops the
+//! test cluster (LINKTOKEN_TEST_CLUSTER_DIR) that every other test uses.
+
+use linktoken_integration::gateway::Gateway;
+use linktoken_integration::http;
+use linktoken_integration::*;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn cluster(cmd: &str) {
+    let dir = std::env::var("LINKTOKEN_TEST_CLUSTER_DIR")
+        .expect("set LINKTOKEN_TEST_CLUSTER_DIR (the cluster directory); `make test` does");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg-cluster.sh");
+    let ok = Command::new(script)
+        .args([cmd, &dir])
+        .output()
+        .expect("run pg-cluster.sh")
+        .status
+        .success();
+    assert!(ok, "pg-cluster.sh {cmd} failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_down_gives_503_and_service_recovers() {
+    let c = connect().await;
+    let role = format!("it_gwdown_{}", tag());
+    c.batch_execute(&format!(
+        "CREATE ROLE {role} LOGIN IN ROLE linktoken_gateway"
+    ))
+    .await
+    .unwrap();
+    let p = purpose(&c, "gwdown", "1 hour", Some(1)).await;
+    let token = issue(&c, &p, "user:1").await;
+    let cfg = config();
+    let url = format!(
+        "host=127.0.0.1 port={} user={role} dbname={}",
+        cfg.get_ports()[0],
+        cfg.get_dbname().unwrap()
+    );
+    drop(c);
+    let gw = Gateway::start(&url, &["--pool-wait-ms", "1000"]);
+    let link = format!("/t/{token}");
+    assert_eq!(http::get(gw.addr, &link).status, 200);
+
+    cluster("stop");
+    let down = http::get(gw.addr, &link);
+    assert_eq!(down.status, 503, "{}", down.body);
+    assert_eq!(down.header("cache-control"), Some("no-store"));
+    assert_eq!(http::get(gw.addr, "/healthz").status, 503);
+    let post = http::post_form(gw.addr, &link, &[("confirm", "yes")]);
+    assert_eq!(post.status, 503);
+
+    cluster("start");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut status = 0;
+    while Instant::now() < deadline {
+        status = http::get(gw.addr, &link).status;
+        if status == 200 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        status, 200,
+        "service is back without restarting the gateway"
+    );
+    assert_eq!(
+        http::post_form(gw.addr, &link, &[("confirm", "yes")]).status,
+        200
+    );
+    let c = connect().await;
+    assert_eq!(peek_status(&c, &token, &p).await, "used");
+}
