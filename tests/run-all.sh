@@ -7,7 +7,8 @@
 #  4. reinstall the normal build (step 3 leaves its test build installed)
 #  5. a throwaway cluster under .pgdata/test, then against it:
 #     pg_regress (extension/tests/pg_regress), pg_isolation_regress (extension/tests/isolation),
-#     Rust integration tests over tokio-postgres (tests/integration)
+#     Rust integration tests over tokio-postgres and HTTP against the real gateway (tests/integration),
+#     real-browser tests in headless Chromium (tests/browser, screenshots in target/test-output/screenshots)
 #  6. a scan of every server log for anything shaped like a token
 #
 # Artifacts (server log, regression diffs) go to target/test-output/. Stops the cluster it
@@ -26,7 +27,7 @@ FAILED=()
 step() { printf '\n=== %s\n' "$*"; }
 fail() { echo "FAILED: $*"; FAILED+=("$*"); }
 
-scripts/install-deps.sh
+scripts/install-deps.sh chromium
 rm -rf "$OUT"
 mkdir -p "$OUT"
 
@@ -82,6 +83,9 @@ LINKTOKEN_GATEWAY_BIN="$ROOT/target/debug/linktoken-gateway" \
 LINKTOKEN_TEST_CLUSTER_DIR="$CLUSTER" \
 LINKTOKEN_TEST_LOG_DIR="$GATEWAY_LOG_DIR" \
     cargo test -p linktoken-integration || fail "integration tests"
+
+step "real-browser tests (headless Chromium)"
+OUT="$OUT" tests/browser/run.sh || fail "browser tests"
 
 step "no token in any server log"
 cleanup

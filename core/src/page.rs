@@ -236,7 +236,12 @@ impl Page {
             let value = form.get(&f.name).and_then(Value::as_str).unwrap_or("");
             if value.is_empty() {
                 if f.required {
-                    return refuse(format!("Please fill in “{}”.", f.label));
+                    let verb = match f.kind {
+                        FieldType::Checkbox => "tick",
+                        FieldType::Radio | FieldType::Select => "choose an answer for",
+                        _ => "fill in",
+                    };
+                    return refuse(format!("Please {verb} “{}”.", f.label));
                 }
                 continue;
             }

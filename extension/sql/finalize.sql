@@ -1,13 +1,22 @@
 -- Least privilege: nothing for PUBLIC; two NOLOGIN roles get exactly what they need.
 -- Roles are cluster-wide, so they are created only when absent and never dropped with the extension.
+-- A role of that name that already exists (from another database of the cluster) is reused,
+-- but only if it is a plain NOLOGIN role: one someone prepared with LOGIN or extra powers
+-- would otherwise inherit the grants below.
 DO $$
+DECLARE
+    r text;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'linktoken_issuer') THEN
-        CREATE ROLE linktoken_issuer NOLOGIN;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'linktoken_gateway') THEN
-        CREATE ROLE linktoken_gateway NOLOGIN;
-    END IF;
+    FOREACH r IN ARRAY ARRAY['linktoken_issuer', 'linktoken_gateway'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+            EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
+        ELSIF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r
+                      AND (rolcanlogin OR rolsuper OR rolcreaterole OR rolcreatedb OR rolreplication OR rolbypassrls)) THEN
+            RAISE EXCEPTION 'role % already exists with LOGIN or other attributes', r
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = 'linktoken grants its functions to this role; it must be a plain NOLOGIN role. Log in as roles that are members of it instead.';
+        END IF;
+    END LOOP;
 END
 $$;
 COMMENT ON ROLE linktoken_issuer IS 'linktoken: may issue, peek, revoke and revoke_subject (grant it to the application''s login role)';

@@ -161,7 +161,9 @@ pub fn run_action(
 ) -> Option<crate::types::RawJsonb> {
     let rows = client
         .select(
-            "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname), p.prosecdef \
+            "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname), \
+                    p.prosecdef AND COALESCE((SELECT pg_catalog.bool_or(c LIKE 'search_path=%') \
+                                              FROM pg_catalog.unnest(p.proconfig) AS c), false) \
              FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
              WHERE p.oid = $1",
             Some(1),
@@ -179,14 +181,16 @@ pub fn run_action(
         )
     };
     let qualified: String = row.get(1).or_raise().expect("name is not NULL");
-    let definer: bool = row.get(2).or_raise().unwrap_or(false);
-    if !definer {
-        raise(
+    // Re-checked at every call: the function may have been altered since define_purpose.
+    let safe: bool = row.get(2).or_raise().unwrap_or(false);
+    if !safe {
+        raise_with_hint(
             PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
             format!(
-                "the action of purpose \"{}\" is no longer SECURITY DEFINER; refusing to run it with the extension owner's privileges",
+                "the action of purpose \"{}\" is no longer SECURITY DEFINER with a pinned search_path; refusing to run it",
                 purpose.name
             ),
+            "ALTER FUNCTION ... SECURITY DEFINER SET search_path = <schemas>, pg_catalog, pg_temp.",
         );
     }
     let call = format!(

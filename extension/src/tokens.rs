@@ -125,9 +125,23 @@ pub fn issue(
 }
 
 /// Revokes the subject's outstanding tokens of this purpose. The advisory lock serialises
-/// concurrent issues for one subject and purpose, so the later one always sees (and revokes)
-/// the earlier one's token.
+/// concurrent issues for one subject and purpose; under READ COMMITTED the revoking UPDATE then
+/// takes a new snapshot and sees (and revokes) the earlier issue's token, and under
+/// SERIALIZABLE PostgreSQL aborts the loser with 40001. Under REPEATABLE READ the snapshot
+/// predates the lock, so a concurrently issued token would stay valid unseen: refuse instead.
 fn revoke_previous(client: &mut SpiClient<'_>, purpose: &Purpose, subject: &str) {
+    // SAFETY: reading a backend-local global that PostgreSQL sets at transaction start.
+    let isolation = unsafe { pg_sys::XactIsoLevel };
+    if isolation == pg_sys::XACT_REPEATABLE_READ as i32 {
+        crate::errors::raise_with_hint(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!(
+                "issue() cannot revoke earlier tokens of purpose \"{}\" reliably in a REPEATABLE READ transaction",
+                purpose.name
+            ),
+            "Issue tokens in READ COMMITTED (the default) or SERIALIZABLE transactions, or define the purpose with revoke_previous => false.",
+        );
+    }
     client
         .update(
             "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($1), pg_catalog.hashtext($2))",

@@ -123,12 +123,40 @@ async fn twenty_concurrent_issues_in_serializable_transactions_leave_one_outstan
     concurrent_issues("SERIALIZABLE").await;
 }
 
-/// Fails: in a REPEATABLE READ transaction, issue's advisory lock does serialise the issues,
-/// but revoke_previous's UPDATE runs with the transaction's snapshot, taken before the lock was
-/// granted, so it does not see (and does not revoke) tokens committed meanwhile. Several tokens
-/// for one subject stay outstanding, with no error.
+/// In a REPEATABLE READ transaction the snapshot predates issue's lock, so revoke_previous
+/// could not see a concurrently issued token: issue refuses with 0A000 there (and says what to
+/// do), and the autocommit issues still leave exactly one token outstanding.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "extension bug: revoke_previous misses concurrent issues under REPEATABLE READ"]
-async fn twenty_concurrent_issues_in_repeatable_read_transactions_leave_one_outstanding_token() {
-    concurrent_issues("REPEATABLE READ").await;
+async fn repeatable_read_issues_are_refused_and_one_token_stays_outstanding() {
+    let c = connect().await;
+    let p = format!("reissue_rr_{}", tag());
+    c.execute("SELECT linktoken.define_purpose($1, '1 hour')", &[&p])
+        .await
+        .unwrap();
+    let results = concurrently(20, |i, client| {
+        issue_once(i, client, p.clone(), "REPEATABLE READ")
+    })
+    .await;
+    for (i, r) in results.iter().enumerate() {
+        if i % 2 == 1 {
+            let e = r
+                .as_ref()
+                .expect_err("an issue inside REPEATABLE READ is refused");
+            assert!(
+                e.starts_with("0A000:") && e.contains("REPEATABLE READ"),
+                "{e}"
+            );
+        } else {
+            assert!(r.is_ok(), "autocommit issues succeed: {r:?}");
+        }
+    }
+    let outstanding: i64 = c
+        .query_one(
+            "SELECT count(*) FROM linktoken.tokens WHERE purpose = $1 AND revoked_at IS NULL",
+            &[&p],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(outstanding, 1);
 }

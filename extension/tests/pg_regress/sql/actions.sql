@@ -68,6 +68,11 @@ SELECT linktoken.issue('verify_email', '2') AS v2 \gset
 SELECT * FROM linktoken.redeem(:'v2', 'verify_email');
 SELECT status FROM linktoken.peek(:'v2', 'verify_email');
 ALTER FUNCTION shop.verify(text, jsonb, jsonb) SECURITY DEFINER;
+-- ... and likewise if its search_path is no longer pinned.
+ALTER FUNCTION shop.verify(text, jsonb, jsonb) RESET search_path;
+SELECT * FROM linktoken.redeem(:'v2', 'verify_email');
+SELECT status FROM linktoken.peek(:'v2', 'verify_email');
+ALTER FUNCTION shop.verify(text, jsonb, jsonb) SET search_path = shop, pg_catalog, pg_temp;
 
 -- If an action is dropped, redeem says so and consumes nothing.
 DROP FUNCTION shop.verify(text, jsonb, jsonb);

@@ -21,7 +21,7 @@ WHERE n.nspname = 'linktoken' AND r.rolname IN ('linktoken_issuer', 'linktoken_g
 ORDER BY r.rolname, p.oid::regprocedure::text;
 
 -- The roles cannot log in, and neither they nor PUBLIC can read any table or sequence.
-SELECT rolname, rolcanlogin, rolsuper, rolinherit FROM pg_roles WHERE rolname LIKE 'linktoken_%' ORDER BY 1;
+SELECT rolname, rolcanlogin, rolsuper, rolinherit FROM pg_roles WHERE rolname IN ('linktoken_issuer', 'linktoken_gateway') ORDER BY 1;
 SELECT c.relname, r.rolname
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace CROSS JOIN pg_roles r
 WHERE n.nspname = 'linktoken' AND c.relkind IN ('r', 'S')

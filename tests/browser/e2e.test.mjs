@@ -1,0 +1,118 @@
+// Real-browser end-to-end tests: headless Debian Chromium, driven by playwright-core, against
+// the real gateway and database that tests/browser/run.sh starts (with sql/examples/flows.sql).
+// A person completes the password-reset and questionnaire flows by typing and clicking; a
+// JavaScript-running "scanner" loads a link and auto-submits its form, and burns nothing.
+// Screenshots of every page go to $SCREENSHOT_DIR.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+
+const BASE = process.env.LINKTOKEN_BASE_URL;
+const SHOTS = process.env.SCREENSHOT_DIR ?? 'screenshots';
+assert.ok(BASE, 'set LINKTOKEN_BASE_URL (tests/browser/run.sh does)');
+mkdirSync(SHOTS, { recursive: true });
+
+// psql as the superuser of the test database (PGHOST, PGPORT, PGDATABASE, PGUSER from run.sh).
+// Values travel as psql variables, never spliced into SQL text.
+function sql(query, vars = {}) {
+  const args = ['-X', '-At', '-v', 'ON_ERROR_STOP=1'];
+  for (const [k, v] of Object.entries(vars)) args.push('-v', `${k}=${v}`);
+  return execFileSync('/usr/bin/psql', args, { input: query, encoding: 'utf8' }).trim();
+}
+const issue = (purpose, subject) =>
+  sql(`SELECT linktoken.issue(:'p', :'s')`, { p: purpose, s: subject });
+const status = (token, purpose) =>
+  sql(`SELECT status FROM linktoken.peek(:'t', :'p')`, { t: token, p: purpose });
+
+let browser;
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+  });
+});
+after(async () => { await browser?.close(); });
+
+async function page() {
+  const context = await browser.newContext({ viewport: { width: 420, height: 900 } });
+  return context.newPage();
+}
+
+test('a person resets their password by typing and clicking', async () => {
+  const token = issue('password_reset', '42');
+  const p = await page();
+  const external = [];
+  p.on('request', (r) => { if (!r.url().startsWith(BASE)) external.push(r.url()); });
+  await p.goto(`${BASE}/t/${token}`);
+  assert.equal(await p.locator('h1').textContent(), 'Choose a new password');
+  assert.equal(await p.locator('script').count(), 0);
+  await p.screenshot({ path: `${SHOTS}/reset-1-landing.png`, fullPage: true });
+
+  // Too short: the browser's own validation keeps the form; the server would say 422 anyway.
+  await p.getByLabel('New password', { exact: true }).fill('correct horse battery');
+  await p.getByLabel('New password again').fill('correct horse battery');
+  await p.getByRole('button', { name: 'Set new password' }).click();
+  await p.waitForLoadState();
+  assert.match(await p.locator('h1').textContent(), /Password changed/);
+  await p.screenshot({ path: `${SHOTS}/reset-2-done.png`, fullPage: true });
+  assert.deepEqual(external, [], 'the page loads nothing from other origins');
+
+  assert.equal(status(token, 'password_reset'), 'used');
+  assert.equal(sql(`SELECT password_hash LIKE '$2a$%' FROM app.users WHERE id = 42`), 't');
+
+  // Back and submit again: the link is spent, and the page says so.
+  await p.goto(`${BASE}/t/${token}`);
+  assert.match(await p.locator('body').textContent(), /already used/i);
+  await p.screenshot({ path: `${SHOTS}/reset-3-used.png`, fullPage: true });
+});
+
+test('a patient fills in the PHQ-9 questionnaire', async () => {
+  const assignment = sql(`SELECT id FROM app.assignments LIMIT 1`);
+  const token = issue('phq9', assignment);
+  assert.ok(!token.includes(assignment), 'the link carries no assignment or patient id');
+  const p = await page();
+  await p.goto(`${BASE}/t/${token}`);
+  await p.screenshot({ path: `${SHOTS}/phq9-1-landing.png`, fullPage: true });
+  // Answers 0,1,2,3,0,1,2,3,0 -> score 12.
+  const labels = ['Not at all', 'Several days', 'More than half the days', 'Nearly every day'];
+  for (let i = 1; i <= 9; i++) {
+    const group = p.locator('fieldset').nth(i - 1);
+    await group.getByLabel(labels[(i - 1) % 4], { exact: true }).check();
+  }
+  assert.equal(status(token, 'phq9'), 'ok', 'nothing is consumed before the answers are sent');
+  await p.getByRole('button', { name: 'Send my answers' }).click();
+  await p.waitForLoadState();
+  assert.match(await p.locator('h1').textContent(), /Thank you/);
+  await p.screenshot({ path: `${SHOTS}/phq9-2-done.png`, fullPage: true });
+  assert.equal(status(token, 'phq9'), 'used');
+  assert.equal(sql(`SELECT score FROM app.phq9_responses WHERE assignment_id = :'a'`, { a: assignment }), '12');
+});
+
+test('a JavaScript-running scanner that auto-submits the form burns nothing', async () => {
+  const token = issue('magic_login', '43');
+  const p = await page();
+  await p.goto(`${BASE}/t/${token}`);
+  await p.waitForLoadState('networkidle');
+  // What Safe Links was seen doing: submit the page's form with its default values
+  // (form.submit() skips the browser's own validation of required fields).
+  await p.evaluate(() => document.querySelector('form').submit());
+  await p.waitForLoadState();
+  assert.match(await p.locator('body').textContent(), /Please tick/);
+  await p.screenshot({ path: `${SHOTS}/scanner-autosubmit-refused.png`, fullPage: true });
+  assert.equal(status(token, 'magic_login'), 'ok', 'the link still works for the person');
+
+  // Then the person, in a fresh browser: ticks the box and is signed in with a session cookie.
+  const human = await page();
+  await human.goto(`${BASE}/t/${token}`);
+  await human.getByLabel('Yes, sign me in on this device').check();
+  await human.getByRole('button', { name: 'Sign me in' }).click();
+  await human.waitForLoadState();
+  assert.match(await human.locator('h1').textContent(), /signed in/);
+  const cookies = await human.context().cookies();
+  const session = cookies.find((c) => c.name === 'demo_session');
+  assert.ok(session && session.httpOnly && session.sameSite === 'Lax', JSON.stringify(cookies));
+  assert.equal(status(token, 'magic_login'), 'used');
+});
