@@ -40,7 +40,6 @@ fn purpose_of(client: &pgrx::spi::SpiClient<'_>, hash: &token::TokenHash) -> Opt
             &[hash.as_slice().into()],
         )
         .or_raise()
-        .into_iter()
         .next()
         .and_then(|row| row.get::<String>(1).or_raise())
 }

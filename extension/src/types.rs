@@ -16,7 +16,7 @@ pub struct RawJsonb(pg_sys::Datum);
 impl RawJsonb {
     /// The value as serde JSON, for small documents whose numbers need no exactness (forms,
     /// page definitions).
-    pub fn to_value(&self) -> serde_json::Value {
+    pub fn to_value(self) -> serde_json::Value {
         // SAFETY: the datum is a valid jsonb value.
         unsafe { pgrx::JsonB::from_polymorphic_datum(self.0, false, pg_sys::JSONBOID) }
             .map(|j| j.0)
