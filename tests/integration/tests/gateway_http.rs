@@ -433,3 +433,78 @@ async fn sigterm_stops_the_gateway() {
     assert!(gw.terminate(), "the gateway exits on SIGTERM");
     assert!(gw.log().iter().any(|l| l.contains("shutting down")));
 }
+
+/// A purpose whose action takes `seconds` (pg_sleep), to hold a connection or a request open.
+async fn slow_purpose(c: &Client, seconds: f64) -> String {
+    let schema = format!("it_{}", tag());
+    c.batch_execute(&format!(
+        "CREATE SCHEMA {schema};
+         CREATE FUNCTION {schema}.slow(subject text, payload jsonb, form jsonb) RETURNS jsonb
+         LANGUAGE plpgsql SECURITY DEFINER SET search_path = {schema}, pg_catalog, pg_temp AS $$
+         BEGIN PERFORM pg_sleep({seconds}); RETURN NULL; END $$;"
+    ))
+    .await
+    .unwrap();
+    let p = format!("gwslow_{}", tag());
+    let action = format!("{schema}.slow(text,jsonb,jsonb)");
+    c.execute(
+        "SELECT linktoken.define_purpose($1, '1 hour', action => $2::text::regprocedure)",
+        &[&p, &action],
+    )
+    .await
+    .unwrap();
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exhausted_pool_answers_503_fast_not_a_hang() {
+    let c = connect().await;
+    let url = gateway_role(&c).await;
+    let p = slow_purpose(&c, 2.0).await;
+    let gw = Gateway::start(&url, &["--pool-size", "1", "--pool-wait-ms", "300"]);
+    let addr = gw.addr;
+    let busy = issue(&c, &p, "busy").await;
+    let other = issue(&c, &p, "other").await;
+    // One slow redemption holds the only connection...
+    let holder = std::thread::spawn(move || {
+        http::post_form(addr, &format!("/t/{busy}"), &[("confirm", "yes")]).status
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // ... so another request gets 503 after the pool wait, well before the holder finishes.
+    let started = std::time::Instant::now();
+    let r = http::get(addr, &path(&other));
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.header("retry-after").is_some());
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(1200),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(holder.join().unwrap(), 200);
+    // And once the connection is free again, service is normal.
+    assert_eq!(http::get(addr, &path(&other)).status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_an_in_flight_redemption_finish() {
+    let c = connect().await;
+    let url = gateway_role(&c).await;
+    let p = slow_purpose(&c, 1.0).await;
+    let mut gw = Gateway::start(&url, &[]);
+    let addr = gw.addr;
+    let token = issue(&c, &p, "inflight").await;
+    let t = token.clone();
+    let in_flight = std::thread::spawn(move || {
+        http::post_form(addr, &format!("/t/{t}"), &[("confirm", "yes")]).status
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(gw.terminate(), "the gateway exits after SIGTERM");
+    assert_eq!(
+        in_flight.join().unwrap(),
+        200,
+        "the request in flight was answered"
+    );
+    assert_eq!(peek_status(&c, &token, &p).await, "used");
+    // New connections are refused once it has stopped.
+    assert!(std::net::TcpStream::connect(addr).is_err());
+}
