@@ -3,16 +3,23 @@
 \pset footer off
 \echo
 \echo '== 1. Purposes: what tokens are for, how long they live, how often they may be used'
-CREATE SCHEMA IF NOT EXISTS app;
+-- The action is owned by a plain NOLOGIN role, so it runs with that role's privileges only.
+SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'demo_app') AS create_role \gset
+\if :create_role
+    CREATE ROLE demo_app NOLOGIN;
+\endif
+CREATE SCHEMA IF NOT EXISTS app AUTHORIZATION demo_app;
+SET ROLE demo_app;
 CREATE TABLE IF NOT EXISTS app.users (id int PRIMARY KEY, email text NOT NULL, verified boolean NOT NULL DEFAULT false);
 INSERT INTO app.users VALUES (42, 'anna@example.org', false) ON CONFLICT (id) DO UPDATE SET verified = false;
 CREATE OR REPLACE FUNCTION app.mark_verified(subject text, payload jsonb, form jsonb) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
 BEGIN
     UPDATE app.users SET verified = true WHERE id = subject::int;
-    RETURN jsonb_build_object('verified_user', subject::int);
+    RETURN jsonb_build_object('verified_user', subject::int, 'ran_as', current_user);
 END
 $$;
+RESET ROLE;
 \o /dev/null
 SELECT linktoken.define_purpose('verify_email', '24 hours', action => 'app.mark_verified(text,jsonb,jsonb)');
 SELECT linktoken.define_purpose('password_reset', '1 hour');
