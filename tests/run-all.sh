@@ -6,7 +6,8 @@
 #  3. `cargo pgrx test` (#[pg_test]s inside a temporary PostgreSQL, run as the postgres user)
 #  4. reinstall the normal build (step 3 leaves its test build installed)
 #  5. a throwaway cluster under .pgdata/test, then against it:
-#     pg_regress (extension/tests/pg_regress), pg_isolation_regress (extension/tests/isolation),
+#     pg_regress (extension/tests/pg_regress), upgrades from every released version (tests/upgrade),
+#     pg_isolation_regress (extension/tests/isolation),
 #     Rust integration tests over tokio-postgres and HTTP against the real gateway (tests/integration),
 #     real-browser tests in headless Chromium (tests/browser, screenshots in target/test-output/screenshots)
 #  6. a scan of every server log for anything shaped like a token
@@ -66,6 +67,9 @@ mapfile -t REGRESS < <(cd extension/tests/pg_regress/sql && ls ./*.sql | sed 's|
 "$PGXS_TEST/regress/pg_regress" --bindir="$PGBIN" --host="$PGHOST" --port="$PGPORT" --user=postgres \
     --dbname=linktoken_regress --inputdir=extension/tests/pg_regress --outputdir="$OUT/regress" \
     setup "${REGRESS[@]}" || { cat "$OUT/regress/regression.diffs" 2>/dev/null | head -200; fail "pg_regress"; }
+
+step "upgrade from every released version"
+OUT="$OUT" tests/upgrade/run.sh || fail "upgrade"
 
 step "pg_isolation_regress"
 new_db linktoken_isolation

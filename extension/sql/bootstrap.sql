@@ -9,7 +9,8 @@ CREATE TABLE @extschema@.purposes (
     action          regprocedure,                           -- (subject text, payload jsonb, form jsonb) RETURNS jsonb
     page            jsonb NOT NULL DEFAULT '{}',            -- the gateway's landing page (linktoken.set_page)
     created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now()
+    updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    min_interval    interval CHECK (min_interval > interval '0') -- 0.2.0: least time between two tokens of a subject
 );
 
 CREATE SEQUENCE @extschema@.tokens_id_seq AS bigint;

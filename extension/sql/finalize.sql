@@ -32,7 +32,8 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.issue(text, text, jsonb, interval),
     @extschema@.peek(text, text),
     @extschema@.revoke(text),
-    @extschema@.revoke_subject(text, text)
+    @extschema@.revoke_subject(text, text),
+    @extschema@.revoke_on_change()
 TO linktoken_issuer;
 GRANT EXECUTE ON FUNCTION
     @extschema@.peek(text, text),
@@ -46,8 +47,8 @@ COMMENT ON TABLE @extschema@.purposes IS 'What tokens are for: lifetime, use lim
 COMMENT ON TABLE @extschema@.tokens IS 'Issued tokens, stored only as SHA-256 hashes';
 COMMENT ON TABLE @extschema@.events IS 'Append-only audit log: issued, redeemed, rejected, revoked, purged (token ids, never tokens)';
 
-COMMENT ON FUNCTION @extschema@.define_purpose(text, interval, integer, boolean, regprocedure) IS
-'Creates or updates a purpose. ttl: lifetime of its tokens; max_uses: uses per token (NULL = unlimited); revoke_previous: issuing revokes the subject''s other outstanding tokens of this purpose; action: a SECURITY DEFINER function (subject text, payload jsonb, form jsonb) RETURNS jsonb with a pinned search_path, run by redeem in the same transaction. Owner only.';
+COMMENT ON FUNCTION @extschema@.define_purpose(text, interval, integer, boolean, regprocedure, interval) IS
+'Creates or updates a purpose. ttl: lifetime of its tokens; max_uses: uses per token (NULL = unlimited); revoke_previous: issuing revokes the subject''s other outstanding tokens of this purpose; action: a SECURITY DEFINER function (subject text, payload jsonb, form jsonb) RETURNS jsonb with a pinned search_path, run by redeem in the same transaction; min_interval: least time between two tokens for one subject (issue raises 53400 sooner). Owner only.';
 COMMENT ON FUNCTION @extschema@.issue(text, text, jsonb, interval) IS
 'Issues a token for (purpose, subject) and returns it: the only moment it exists in clear; only its SHA-256 is stored. payload travels with the token to peek/redeem and the action (64 KiB at most); ttl NULL takes the purpose''s. Role linktoken_issuer.';
 COMMENT ON FUNCTION @extschema@.peek(text, text) IS
@@ -66,5 +67,9 @@ COMMENT ON FUNCTION @extschema@.gateway_peek(text) IS
 'For the gateway''s GET /t/{token}: like peek, for whatever purpose the token was issued for; returns the status, the purpose, its landing page and uses_left. Changes nothing. Role linktoken_gateway.';
 COMMENT ON FUNCTION @extschema@.gateway_redeem(text, jsonb) IS
 'For the gateway''s POST /t/{token}: checks the form against the purpose''s page (22023 naming the field when it falls short, nothing consumed), then redeems exactly like redeem, running the action. Returns status, purpose, the action''s result and the page. Role linktoken_gateway.';
+COMMENT ON FUNCTION @extschema@.raise_throttled(text, integer) IS
+'Internal: raises SQLSTATE 53400 (configuration_limit_exceeded) for issue() when min_interval has not passed; DETAIL holds the seconds to wait.';
+COMMENT ON FUNCTION @extschema@.revoke_on_change() IS
+'Trigger function: AFTER UPDATE OF <columns> ... FOR EACH ROW EXECUTE FUNCTION linktoken.revoke_on_change(''subject_column'', ''purpose'', ...) revokes the subject''s outstanding tokens of those purposes when a watched column really changed. Role linktoken_issuer (to create such triggers).';
 COMMENT ON FUNCTION @extschema@.events_append_only() IS
 'Trigger function keeping linktoken.events append-only.';

@@ -25,6 +25,10 @@ mod types;
 ::pgrx::pg_module_magic!(name, version);
 
 extension_sql_file!("../sql/bootstrap.sql", bootstrap);
+extension_sql_file!(
+    "../sql/throttle_and_triggers.sql",
+    requires = ["bootstrap", tokens::revoke_subject]
+);
 extension_sql_file!("../sql/finalize.sql", finalize);
 
 #[pg_guard]

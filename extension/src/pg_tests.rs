@@ -161,6 +161,7 @@ mod tests {
             Some(1),
             Some(true),
             None,
+            None,
         );
     }
 }

@@ -14,6 +14,8 @@ pub struct Purpose {
     pub ttl: Interval,
     pub max_uses: Option<i32>,
     pub revoke_previous: bool,
+    /// Least time between two tokens for one subject (None: no throttle).
+    pub min_interval: Option<Interval>,
     pub action: Option<pg_sys::Oid>,
 }
 
@@ -25,7 +27,7 @@ pub fn load(client: &SpiClient<'_>, name: Option<&str>) -> Purpose {
     input::purpose_name("purpose", name).or_raise();
     let rows = client
         .select(
-            "SELECT ttl, max_uses, revoke_previous, action::pg_catalog.oid \
+            "SELECT ttl, max_uses, revoke_previous, action::pg_catalog.oid, min_interval \
              FROM linktoken.purposes WHERE name = $1",
             Some(1),
             &[name.into()],
@@ -40,10 +42,11 @@ pub fn load(client: &SpiClient<'_>, name: Option<&str>) -> Purpose {
         max_uses: row.get::<i32>(2).or_raise(),
         revoke_previous: row.get::<bool>(3).or_raise().unwrap_or(true),
         action: row.get::<pg_sys::Oid>(4).or_raise(),
+        min_interval: row.get::<Interval>(5).or_raise(),
     }
 }
 
-/// A TTL must be a positive interval. (Compared as PostgreSQL compares intervals, a month being
+/// A TTL (or min_interval) must be a positive interval. (Compared as PostgreSQL compares intervals, a month being
 /// 30 days; `Interval::is_positive` alone would let a zero interval through.)
 pub fn check_ttl(arg: &'static str, ttl: Interval) {
     if ttl.as_micros() <= 0 {
@@ -118,6 +121,7 @@ pub fn define_purpose(
     max_uses: default!(Option<i32>, 1),
     revoke_previous: default!(Option<bool>, true),
     action: default!(Option<RegProcedure>, "NULL"),
+    min_interval: default!(Option<Interval>, "NULL"),
 ) {
     let name = input::required("name", name).or_raise();
     input::purpose_name("name", name).or_raise();
@@ -125,16 +129,20 @@ pub fn define_purpose(
     check_ttl("ttl", ttl);
     input::max_uses("max_uses", max_uses).or_raise();
     let revoke_previous = input::required("revoke_previous", revoke_previous).or_raise();
+    if let Some(m) = min_interval {
+        check_ttl("min_interval", m);
+    }
     Spi::connect_mut(|client| {
         if let Some(action) = action {
             check_action(client, action);
         }
         client
             .update(
-                "INSERT INTO linktoken.purposes (name, ttl, max_uses, revoke_previous, action) \
-                 VALUES ($1, $2, $3, $4, $5) \
+                "INSERT INTO linktoken.purposes (name, ttl, max_uses, revoke_previous, action, min_interval) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
                  ON CONFLICT (name) DO UPDATE SET ttl = EXCLUDED.ttl, max_uses = EXCLUDED.max_uses, \
                    revoke_previous = EXCLUDED.revoke_previous, action = EXCLUDED.action, \
+                   min_interval = EXCLUDED.min_interval, \
                    updated_at = pg_catalog.now()",
                 None,
                 &[
@@ -143,6 +151,7 @@ pub fn define_purpose(
                     max_uses.into(),
                     revoke_previous.into(),
                     action.into(),
+                    min_interval.into(),
                 ],
             )
             .or_raise();

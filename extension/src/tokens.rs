@@ -92,6 +92,12 @@ pub fn issue(
     }
     Spi::connect_mut(|client| {
         let purpose = purpose::load(client, purpose);
+        if purpose.revoke_previous || purpose.min_interval.is_some() {
+            serialize_issues(client, &purpose, subject);
+        }
+        if let Some(min_interval) = purpose.min_interval {
+            throttle(client, &purpose, subject, min_interval);
+        }
         if purpose.revoke_previous {
             revoke_previous(client, &purpose, subject);
         }
@@ -124,12 +130,12 @@ pub fn issue(
     })
 }
 
-/// Revokes the subject's outstanding tokens of this purpose. The advisory lock serialises
-/// concurrent issues for one subject and purpose; under READ COMMITTED the revoking UPDATE then
-/// takes a new snapshot and sees (and revokes) the earlier issue's token, and under
-/// SERIALIZABLE PostgreSQL aborts the loser with 40001. Under REPEATABLE READ the snapshot
-/// predates the lock, so a concurrently issued token would stay valid unseen: refuse instead.
-fn revoke_previous(client: &mut SpiClient<'_>, purpose: &Purpose, subject: &str) {
+/// Serialises concurrent issues for one subject and purpose (an advisory lock), so that
+/// revoke_previous and min_interval see every earlier token. Under READ COMMITTED the following
+/// statements take a new snapshot after the lock and see the earlier issue's token; under
+/// SERIALIZABLE PostgreSQL aborts a conflicting issue with 40001. Under REPEATABLE READ the
+/// snapshot predates the lock, so an earlier token could go unseen: refuse instead.
+fn serialize_issues(client: &mut SpiClient<'_>, purpose: &Purpose, subject: &str) {
     // SAFETY: reading a backend-local global that PostgreSQL sets at transaction start.
     let isolation = unsafe { pg_sys::XactIsoLevel };
     if isolation == pg_sys::XACT_REPEATABLE_READ as i32 {
@@ -139,7 +145,7 @@ fn revoke_previous(client: &mut SpiClient<'_>, purpose: &Purpose, subject: &str)
                 "issue() cannot revoke earlier tokens of purpose \"{}\" reliably in a REPEATABLE READ transaction",
                 purpose.name
             ),
-            "Issue tokens in READ COMMITTED (the default) or SERIALIZABLE transactions, or define the purpose with revoke_previous => false.",
+            "Issue tokens in READ COMMITTED (the default) or SERIALIZABLE transactions, or define the purpose with revoke_previous => false and min_interval => NULL.",
         );
     }
     client
@@ -149,6 +155,35 @@ fn revoke_previous(client: &mut SpiClient<'_>, purpose: &Purpose, subject: &str)
             &[purpose.name.as_str().into(), subject.into()],
         )
         .or_raise();
+}
+
+/// min_interval: refuses a new token while the subject's last one is younger than that, with
+/// SQLSTATE 53400 (configuration_limit_exceeded) and the seconds to wait (so apps can answer "we just sent you a link").
+fn throttle(client: &mut SpiClient<'_>, purpose: &Purpose, subject: &str, min_interval: Interval) {
+    let wait: Option<i32> = client
+        .select(
+            "SELECT pg_catalog.ceil(EXTRACT(epoch FROM pg_catalog.max(created_at) + $3 - pg_catalog.clock_timestamp()))::int \
+             FROM linktoken.tokens WHERE subject = $1 AND purpose = $2",
+            Some(1),
+            &[subject.into(), purpose.name.as_str().into(), min_interval.into()],
+        )
+        .or_raise()
+        .first()
+        .get_one::<i32>()
+        .or_raise();
+    if let Some(seconds) = wait.filter(|s| *s > 0) {
+        client
+            .update(
+                "SELECT linktoken.raise_throttled($1, $2)",
+                None,
+                &[purpose.name.as_str().into(), seconds.into()],
+            )
+            .or_raise();
+    }
+}
+
+/// Revokes the subject's outstanding tokens of this purpose (after serialize_issues).
+fn revoke_previous(client: &mut SpiClient<'_>, purpose: &Purpose, subject: &str) {
     audit::revoke_where(
         client,
         "subject = $1 AND purpose = $2",

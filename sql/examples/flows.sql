@@ -9,8 +9,6 @@ SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'demo_app') AS create_
 \if :create_role
     CREATE ROLE demo_app NOLOGIN;
 \endif
--- The password-reset action revokes the user's other reset links: that needs linktoken_issuer.
-GRANT linktoken_issuer TO demo_app;
 DROP SCHEMA IF EXISTS app CASCADE;
 CREATE SCHEMA app AUTHORIZATION demo_app;
 GRANT USAGE ON SCHEMA public TO demo_app;
@@ -60,7 +58,8 @@ END
 $$;
 
 -- 2. Password reset: new password twice, at least 12 characters, stored as a bcrypt hash;
---    the user's other reset links and sessions end.
+--    the user's sessions end, and (through the trigger below) every outstanding reset and
+--    sign-in link of the user.
 CREATE FUNCTION app.reset_password(subject text, payload jsonb, form jsonb) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, public, pg_catalog, pg_temp AS $$
 DECLARE
@@ -74,7 +73,6 @@ BEGIN
     END IF;
     UPDATE app.users SET password_hash = public.crypt(pw, public.gen_salt('bf', 10)) WHERE id = subject::int;
     DELETE FROM app.sessions WHERE user_id = subject::int;
-    PERFORM linktoken.revoke_subject(subject, 'password_reset');
     RETURN NULL;
 END
 $$;
@@ -121,6 +119,11 @@ END
 $$;
 RESET ROLE;
 
+-- A changed password or email address ends the user's outstanding reset and sign-in links,
+-- whoever changes it (the reset action, a settings page, an administrator).
+CREATE TRIGGER users_revoke_links AFTER UPDATE OF password_hash, email ON app.users
+    FOR EACH ROW EXECUTE FUNCTION linktoken.revoke_on_change('id', 'password_reset', 'magic_login');
+
 SELECT linktoken.define_purpose('verify_email', '24 hours', action => 'app.verify_email(text,jsonb,jsonb)');
 SELECT linktoken.set_page('verify_email', '{
   "title": "Confirm your email address",
@@ -144,7 +147,9 @@ SELECT linktoken.set_page('password_reset', '{
   "success_text": "Your password is changed and you were signed out everywhere else."
 }');
 
-SELECT linktoken.define_purpose('magic_login', '15 minutes', action => 'app.sign_in(text,jsonb,jsonb)');
+-- At most one sign-in link per user every 30 seconds (issue raises 53400 sooner).
+SELECT linktoken.define_purpose('magic_login', '15 minutes', action => 'app.sign_in(text,jsonb,jsonb)',
+                                min_interval => '30 seconds');
 SELECT linktoken.set_page('magic_login', '{
   "title": "Sign in",
   "text": "You asked to sign in with a link sent to your email address.",

@@ -160,3 +160,36 @@ async fn repeatable_read_issues_are_refused_and_one_token_stays_outstanding() {
         .get(0);
     assert_eq!(outstanding, 1);
 }
+
+/// min_interval as an application sees it: SQLSTATE 53400 with the seconds to wait in DETAIL,
+/// and no second token.
+#[tokio::test]
+async fn min_interval_throttles_with_53400_and_the_wait_in_detail() {
+    let c = connect().await;
+    let p = format!("throttle_{}", tag());
+    c.execute(
+        "SELECT linktoken.define_purpose($1, '1 hour', min_interval => interval '90 seconds')",
+        &[&p],
+    )
+    .await
+    .unwrap();
+    let first = issue(&c, &p, "user:1").await;
+    let err = c
+        .query_one("SELECT linktoken.issue($1, 'user:1')", &[&p])
+        .await
+        .unwrap_err();
+    let db = err.as_db_error().expect("a database error");
+    assert_eq!(db.code().code(), "53400");
+    let wait: i32 = db.detail().expect("DETAIL holds the wait").parse().unwrap();
+    assert!((1..=90).contains(&wait), "wait {wait}");
+    assert_eq!(peek_status(&c, &first, &p).await, "ok");
+    let rows: i64 = c
+        .query_one(
+            "SELECT count(*) FROM linktoken.tokens WHERE purpose = $1",
+            &[&p],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1);
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Upgrade test: for every released version (its frozen install script is in
+# extension/sql/released/), install that version, put data in, ALTER EXTENSION linktoken UPDATE,
+# and check that (1) the data still works and (2) the result is identical, object by object, to
+# a fresh install of the current version. Expects PGHOST/PGPORT of a running test cluster with the
+# current build installed; run as root (it copies the frozen scripts into PostgreSQL's share dir).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+OUT=${OUT:-$ROOT/target/test-output}/upgrade
+PGBIN=/usr/lib/postgresql/15/bin
+SHARE=$("$PGBIN/pg_config" --sharedir)/extension
+mkdir -p "$OUT"
+export PGOPTIONS="-c client_min_messages=warning"
+psql_q() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
+fresh_db() {
+    psql_q -d postgres -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" \
+        -c "ALTER DATABASE $1 SET log_min_error_statement = panic"
+}
+
+current=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$SHARE/linktoken.control")
+fresh_db upgrade_fresh
+psql_q -d upgrade_fresh -c "CREATE EXTENSION linktoken"
+psql_q -d upgrade_fresh -f "$ROOT/tests/upgrade/describe.sql" > "$OUT/fresh-$current.txt"
+
+status=0
+for script in "$ROOT"/extension/sql/released/linktoken--*.sql; do
+    version=$(basename "$script" .sql); version=${version#linktoken--}
+    [ "$version" = "$current" ] && continue
+    cp "$script" "$SHARE/"
+    db=upgrade_from_${version//./_}
+    fresh_db "$db"
+    psql_q -d "$db" -c "CREATE EXTENSION linktoken VERSION '$version'"
+    # Data from before the upgrade, written directly: with one shared library, the new build's
+    # functions need the new schema, which is why UPDATE must follow the install at once.
+    # The token is the fixed test fixture of extension/tests/isolation (valid checksum).
+    token=ltk_Ah964-_Mf5TeESeNtctekUh_RKhEErcFV32CJte9VG2QwA4d
+    psql_q -d "$db" -v t="$token" <<'SQL'
+INSERT INTO linktoken.purposes (name, ttl, max_uses) VALUES ('upgrade_check', '1 day', 1);
+INSERT INTO linktoken.tokens (token_hash, purpose, subject, expires_at, max_uses)
+VALUES (sha256(convert_to(:'t', 'UTF8')), 'upgrade_check', 'u:1', now() + interval '1 day', 1);
+SQL
+    psql_q -d "$db" -c "ALTER EXTENSION linktoken UPDATE"
+    psql_q -d "$db" -f "$ROOT/tests/upgrade/describe.sql" > "$OUT/from-$version.txt"
+    if diff -u "$OUT/fresh-$current.txt" "$OUT/from-$version.txt" > "$OUT/from-$version.diff"; then
+        echo "upgrade $version -> $current: schema identical to a fresh install"
+    else
+        echo "upgrade $version -> $current: DIFFERS from a fresh install:"; head -60 "$OUT/from-$version.diff"; status=1
+    fi
+    # The data survives: the token issued under the old version redeems exactly once.
+    got=$(printf '%s\n' "SELECT status FROM linktoken.redeem(:'t', 'upgrade_check');" \
+          "SELECT status FROM linktoken.redeem(:'t', 'upgrade_check');" |
+          psql_q -At -d "$db" -v t="$token" | tr '\n' ' ')
+    if [ "$got" = "ok used " ]; then
+        echo "upgrade $version -> $current: a token issued before the upgrade redeems once"
+    else
+        echo "upgrade $version -> $current: token after upgrade gave '$got', expected 'ok used'"; status=1
+    fi
+    rm -f "$SHARE/$(basename "$script")"
+done
+echo "$(( status == 0 ? 1 : 0 )) passed, $(( status == 0 ? 0 : 1 )) failed"
+exit $status
