@@ -9,6 +9,7 @@
 #     pg_regress (extension/tests/pg_regress), upgrades from every released version (tests/upgrade),
 #     pg_isolation_regress (extension/tests/isolation),
 #     Rust integration tests over tokio-postgres and HTTP against the real gateway (tests/integration),
+#     the purge worker and pg_cron on a second cluster with shared_preload_libraries,
 #     real-browser tests in headless Chromium (tests/browser, screenshots in target/test-output/screenshots)
 #  6. a scan of every server log for anything shaped like a token
 #
@@ -28,7 +29,7 @@ FAILED=()
 step() { printf '\n=== %s\n' "$*"; }
 fail() { echo "FAILED: $*"; FAILED+=("$*"); }
 
-scripts/install-deps.sh chromium
+scripts/install-deps.sh chromium postgresql-15-cron
 rm -rf "$OUT"
 mkdir -p "$OUT"
 
@@ -88,13 +89,16 @@ LINKTOKEN_TEST_CLUSTER_DIR="$CLUSTER" \
 LINKTOKEN_TEST_LOG_DIR="$GATEWAY_LOG_DIR" \
     cargo test -p linktoken-integration || fail "integration tests"
 
+step "purge worker and pg_cron recipe (a second cluster with shared_preload_libraries)"
+OUT="$OUT" tests/worker/run.sh || fail "purge worker"
+
 step "real-browser tests (headless Chromium)"
 OUT="$OUT" tests/browser/run.sh || fail "browser tests"
 
 step "no token in any server log"
 cleanup
 mapfile -t GATEWAY_LOGS < <(find "$OUT/gateway-logs" -type f 2>/dev/null)
-LOGS=("$OUT/server.log" "${GATEWAY_LOGS[@]}")
+LOGS=("$OUT/server.log" "$OUT/worker-server.log" "${GATEWAY_LOGS[@]}")
 if grep -EHn 'ltk_[A-Za-z0-9_-]{20,}' "${LOGS[@]}"; then
     fail "token-shaped strings found in server logs (above)"
 else

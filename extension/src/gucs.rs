@@ -9,6 +9,11 @@ pub static RETENTION_SECONDS: GucSetting<i32> = GucSetting::<i32>::new(7 * 24 * 
 /// Secret bytes in newly issued tokens (16 to 32).
 pub static TOKEN_BYTES: GucSetting<i32> =
     GucSetting::<i32>::new(token::DEFAULT_SECRET_BYTES as i32);
+/// Seconds between two runs of the purge worker.
+pub static PURGE_INTERVAL_SECONDS: GucSetting<i32> = GucSetting::<i32>::new(3600);
+/// Database the purge worker connects to.
+pub static DATABASE: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"postgres"));
 /// Client address for the audit log, set per transaction by the gateway.
 pub static CLIENT_IP: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 /// Client user agent for the audit log, set per transaction by the gateway.
@@ -51,6 +56,33 @@ pub fn register() {
         GucContext::Userset,
         GucFlags::default(),
     );
+    GucRegistry::define_int_guc(
+        c"linktoken.purge_interval",
+        c"How often the purge worker runs linktoken.purge() (needs shared_preload_libraries = 'linktoken').",
+        c"Accepts units: '1h', '10min'. Takes effect on reload (pg_ctl reload).",
+        &PURGE_INTERVAL_SECONDS,
+        1,
+        i32::MAX,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_string_guc(
+        c"linktoken.database",
+        c"The database in which the purge worker runs linktoken.purge().",
+        c"Read when the worker starts; after changing it, restart the server (or the worker).",
+        &DATABASE,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
     // SAFETY: called from _PG_init, as PostgreSQL expects; the name is a static C string.
     unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"linktoken".as_ptr()) };
+}
+
+/// The purge worker's database name.
+pub fn database_name() -> String {
+    DATABASE
+        .get()
+        .and_then(|c| c.into_string().ok())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "postgres".to_owned())
 }

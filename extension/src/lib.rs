@@ -9,6 +9,7 @@
 //! * [`purge`] holds purge()
 //! * [`audit`] writes the append-only events log
 //! * [`gucs`] registers the `linktoken.*` settings
+//! * [`worker`] is the purge background worker (with shared_preload_libraries)
 //! * [`types`] and [`errors`] hold the jsonb/regprocedure pass-through types and SQLSTATE helpers
 
 use pgrx::prelude::*;
@@ -21,6 +22,7 @@ mod purge;
 mod purpose;
 mod tokens;
 mod types;
+mod worker;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -42,6 +44,10 @@ pub extern "C-unwind" fn _PG_init() {
         unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
     }
     gucs::register();
+    // SAFETY: reading a flag PostgreSQL sets while it loads shared_preload_libraries.
+    if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+        worker::register();
+    }
 }
 
 #[cfg(any(test, feature = "pg_test"))]
