@@ -3,11 +3,20 @@
 //! * [`token`]: the link token format, generation from the OS CSPRNG, parsing, hashing.
 //! * [`status`]: the statuses peek and redeem report.
 //! * [`input`]: validation of app-supplied arguments.
+//! * [`sealed`]: sealed (stateless, encrypted) tokens.
 //! * [`page`]: a purpose's landing page and the checks of a submitted form.
 
 pub mod input;
 pub mod page;
+pub mod sealed;
 pub mod status;
 pub mod token;
 
 pub use status::Status;
+
+/// Does this look like a token (stored `ltk_` with a valid checksum, or sealed `lts_` with a
+/// plausible shape)? Cheap, no key and no lookup: what the gateway checks before any database
+/// round trip.
+pub fn is_well_formed(text: &str) -> bool {
+    token::validate(text).is_ok() || sealed::key_id(text).is_ok()
+}

@@ -30,6 +30,7 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA @extschema@ FROM PUBLIC;
 GRANT USAGE ON SCHEMA @extschema@ TO linktoken_issuer, linktoken_gateway;
 GRANT EXECUTE ON FUNCTION
     @extschema@.issue(text, text, jsonb, interval),
+    @extschema@.seal(text, text, jsonb, interval),
     @extschema@.peek(text, text),
     @extschema@.revoke(text),
     @extschema@.revoke_subject(text, text),
@@ -60,7 +61,7 @@ COMMENT ON FUNCTION @extschema@.revoke(text) IS
 COMMENT ON FUNCTION @extschema@.revoke_subject(text, text) IS
 'Revokes every outstanding token of a subject (of one purpose, or of all when purpose is NULL), e.g. after a password change; returns how many. Role linktoken_issuer.';
 COMMENT ON FUNCTION @extschema@.purge() IS
-'Deletes tokens that expired, were used up or were revoked longer ago than the setting linktoken.retention (default 7 days), in bounded batches; returns how many. Owner only.';
+'Deletes tokens that expired, were used up or were revoked longer ago than the setting linktoken.retention (default 7 days), in bounded batches, and spent-list entries of expired sealed tokens; returns how many. Owner only.';
 COMMENT ON FUNCTION @extschema@.set_page(text, jsonb) IS
 'Sets the landing page the gateway shows for a purpose''s links: {"title", "text", "button", "fields": [{"name", "type" (text, email, password, number, textarea, checkbox, radio, select), "label", "required", "minlength", "options": [{"value", "label"}], "same_as"}], "success_url" (a same-origin path), "success_title", "success_text", "one_click" (RFC 8058), "confirm_label"}. A page without a required field gets a required confirmation checkbox. Owner only.';
 COMMENT ON FUNCTION @extschema@.gateway_peek(text) IS
@@ -71,5 +72,13 @@ COMMENT ON FUNCTION @extschema@.raise_throttled(text, integer) IS
 'Internal: raises SQLSTATE 53400 (configuration_limit_exceeded) for issue() when min_interval has not passed; DETAIL holds the seconds to wait.';
 COMMENT ON FUNCTION @extschema@.revoke_on_change() IS
 'Trigger function: AFTER UPDATE OF <columns> ... FOR EACH ROW EXECUTE FUNCTION linktoken.revoke_on_change(''subject_column'', ''purpose'', ...) revokes the subject''s outstanding tokens of those purposes when a watched column really changed. Role linktoken_issuer (to create such triggers).';
+COMMENT ON FUNCTION @extschema@.seal(text, text, jsonb, interval) IS
+'Seals a stateless token (prefix lts_): purpose, subject, payload and expiry encrypted and authenticated with XChaCha20-Poly1305 under the current key; nothing is written. peek, redeem, revoke and the gateway accept it like a stored token; redeeming one of a purpose with finite max_uses records it in linktoken.spent (exactly once), unlimited purposes write nothing. Role linktoken_issuer.';
+COMMENT ON FUNCTION @extschema@.rotate_key() IS
+'Makes a new current key for seal() and returns its id. Older keys still open their tokens until retire_key. Owner only.';
+COMMENT ON FUNCTION @extschema@.retire_key(integer) IS
+'Retires a sealing key: tokens sealed under it no longer open (status invalid). Returns false if it was already retired or does not exist. Owner only.';
+COMMENT ON TABLE @extschema@.keys IS 'Keys that seal and open sealed tokens; readable by no application role and never part of pg_dump';
+COMMENT ON TABLE @extschema@.spent IS 'Uses and revocations of sealed tokens with finite use limits, kept until they expire';
 COMMENT ON FUNCTION @extschema@.events_append_only() IS
 'Trigger function keeping linktoken.events append-only.';

@@ -1,5 +1,5 @@
--- 0.2.0: issue throttling and automatic revocation. (Kept in its own file so the upgrade script
--- linktoken--0.1.0--0.2.0.sql can repeat it verbatim.)
+-- 0.2.0: issue throttling, automatic revocation and sealed tokens. (Kept in its own file so the
+-- upgrade script linktoken--0.1.0--0.2.0.sql can repeat it verbatim.)
 
 -- Raised by issue() when a purpose's min_interval has not passed since the subject's last token.
 -- SQLSTATE 53400 (configuration_limit_exceeded: the purpose's configured limit); DETAIL is the
@@ -68,3 +68,23 @@ BEGIN
     RETURN NULL;
 END
 $$;
+
+-- Sealed tokens (0.2.0): the keys that seal and open them, and the list of spent ones.
+-- The keys are deliberately NOT registered with pg_extension_config_dump: a dump never contains
+-- them (whoever holds a key can forge sealed tokens). After a restore, sealed tokens issued
+-- before it no longer open; back the keys up separately if they must survive.
+CREATE TABLE @extschema@.keys (
+    kid        integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    secret     bytea NOT NULL CHECK (pg_catalog.octet_length(secret) = 32),
+    created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    retired_at timestamptz
+);
+-- Uses and revocations of sealed tokens with a finite use limit, until they expire.
+CREATE TABLE @extschema@.spent (
+    token_hash bytea PRIMARY KEY CHECK (pg_catalog.octet_length(token_hash) = 32), -- SHA-256 of the token
+    purpose    text NOT NULL,
+    uses       integer NOT NULL DEFAULT 0,
+    expires_at timestamptz NOT NULL,
+    revoked_at timestamptz
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.spent', '');

@@ -5,10 +5,11 @@
 use crate::audit;
 use crate::errors::{raise, OrRaise};
 use crate::purpose;
+use crate::sealed_api::{self, Presented};
 use crate::tokens::{self, Found};
 use crate::types::RawJsonb;
 use linktoken_core::page::Page;
-use linktoken_core::{input, token, Status};
+use linktoken_core::{input, Status};
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 
@@ -31,17 +32,21 @@ pub fn set_page(purpose: Option<&str>, page: Option<pgrx::JsonB>) {
     });
 }
 
-/// The purpose a token was issued for, if the token exists.
-fn purpose_of(client: &pgrx::spi::SpiClient<'_>, hash: &token::TokenHash) -> Option<String> {
-    client
-        .select(
-            "SELECT purpose FROM linktoken.tokens WHERE token_hash = $1",
-            Some(1),
-            &[hash.as_slice().into()],
-        )
-        .or_raise()
-        .next()
-        .and_then(|row| row.get::<String>(1).or_raise())
+/// The purpose a token was issued for (stored: from its row; sealed: from its claims).
+fn purpose_of(client: &pgrx::spi::SpiClient<'_>, presented: &Presented) -> Option<String> {
+    match presented {
+        Presented::Malformed => None,
+        Presented::Sealed(_, claims) => Some(claims.purpose.clone()),
+        Presented::Stored(hash) => client
+            .select(
+                "SELECT purpose FROM linktoken.tokens WHERE token_hash = $1",
+                Some(1),
+                &[hash.as_slice().into()],
+            )
+            .or_raise()
+            .next()
+            .and_then(|row| row.get::<String>(1).or_raise()),
+    }
 }
 
 fn page_of(client: &pgrx::spi::SpiClient<'_>, purpose: &str) -> Option<RawJsonb> {
@@ -52,9 +57,8 @@ fn page_of(client: &pgrx::spi::SpiClient<'_>, purpose: &str) -> Option<RawJsonb>
             &[purpose.into()],
         )
         .or_raise()
-        .first()
-        .get_one::<RawJsonb>()
-        .or_raise()
+        .next()
+        .and_then(|row| row.get::<RawJsonb>(1).or_raise())
 }
 
 #[allow(clippy::type_complexity)]
@@ -72,15 +76,15 @@ pub fn gateway_peek(
     ),
 > {
     let row = Spi::connect(|client| {
-        let Some(hash) = token.and_then(|t| token::parse(t).ok()) else {
+        let presented = sealed_api::present(client, token);
+        let Some(purpose) =
+            purpose_of(client, &presented).and_then(|n| purpose::try_load(client, &n))
+        else {
             return (Status::Invalid, None, None, None);
         };
-        let Some(purpose) = purpose_of(client, &hash) else {
-            return (Status::Invalid, None, None, None);
-        };
-        let found: Found = tokens::lookup(client, &hash, &purpose);
-        let page = page_of(client, &purpose);
-        (found.status, Some(purpose), page, found.uses_left)
+        let found: Found = tokens::lookup(client, &presented, &purpose);
+        let page = page_of(client, &purpose.name);
+        (found.status, Some(purpose.name), page, found.uses_left)
     });
     TableIterator::once((row.0.as_str().to_owned(), row.1, row.2, row.3))
 }
@@ -101,16 +105,17 @@ pub fn gateway_redeem(
     ),
 > {
     let row = Spi::connect_mut(|client| {
-        let hash = token.and_then(|t| token::parse(t).ok());
-        let Some(name) = hash.as_ref().and_then(|h| purpose_of(client, h)) else {
+        let presented = sealed_api::present(client, token);
+        let Some(purpose) =
+            purpose_of(client, &presented).and_then(|n| purpose::try_load(client, &n))
+        else {
             audit::record(client, "rejected", Some(Status::Invalid), None, None, None);
             return (Status::Invalid, None, None, None);
         };
-        let purpose = purpose::load(client, Some(&name));
-        let page = page_of(client, &name);
+        let page = page_of(client, &purpose.name);
         // Check the submitted form against the page before consuming anything, but only for a
         // usable token: for a used or expired one the status is what the person needs to know.
-        if tokens::lookup(client, hash.as_ref().expect("parsed"), &name).status == Status::Ok {
+        if tokens::lookup(client, &presented, &purpose).status == Status::Ok {
             let definition = page.map(|p| p.to_value()).unwrap_or_default();
             let page_def = Page::from_json(&definition).unwrap_or_default();
             let form_value = form.map(|f| f.to_value()).unwrap_or_default();
@@ -119,8 +124,9 @@ pub fn gateway_redeem(
                 raise(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, refused.0);
             }
         }
-        let (status, _subject, _payload, result) = tokens::consume(client, &purpose, hash, form);
-        (status, Some(name), result, page)
+        let (status, _subject, _payload, result) =
+            tokens::consume(client, &purpose, presented, form);
+        (status, Some(purpose.name), result, page)
     });
     TableIterator::once((row.0.as_str().to_owned(), row.1, row.2, row.3))
 }

@@ -6,6 +6,7 @@
 //! * [`purpose`] holds define_purpose and runs the actions redeem calls
 //! * [`tokens`] holds issue, peek, redeem, revoke, revoke_subject
 //! * [`gateway_api`] holds set_page, gateway_peek and gateway_redeem (the gateway's entry points)
+//! * [`sealed_api`] holds seal, rotate_key, retire_key and the sealed halves of lookup/redeem
 //! * [`purge`] holds purge()
 //! * [`audit`] writes the append-only events log
 //! * [`gucs`] registers the `linktoken.*` settings
@@ -20,6 +21,7 @@ mod gateway_api;
 mod gucs;
 mod purge;
 mod purpose;
+mod sealed_api;
 mod tokens;
 mod types;
 mod worker;

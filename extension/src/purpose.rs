@@ -25,6 +25,11 @@ pub struct Purpose {
 pub fn load(client: &SpiClient<'_>, name: Option<&str>) -> Purpose {
     let name = input::required("purpose", name).or_raise();
     input::purpose_name("purpose", name).or_raise();
+    try_load(client, name).unwrap_or_else(|| unknown_purpose("purpose", name))
+}
+
+/// The purpose of that name, if defined.
+pub fn try_load(client: &SpiClient<'_>, name: &str) -> Option<Purpose> {
     let rows = client
         .select(
             "SELECT ttl, max_uses, revoke_previous, action::pg_catalog.oid, min_interval \
@@ -33,17 +38,15 @@ pub fn load(client: &SpiClient<'_>, name: Option<&str>) -> Purpose {
             &[name.into()],
         )
         .or_raise();
-    let Some(row) = rows.into_iter().next() else {
-        unknown_purpose("purpose", name)
-    };
-    Purpose {
+    let row = rows.into_iter().next()?;
+    Some(Purpose {
         name: name.to_owned(),
         ttl: row.get::<Interval>(1).or_raise().expect("ttl is NOT NULL"),
         max_uses: row.get::<i32>(2).or_raise(),
         revoke_previous: row.get::<bool>(3).or_raise().unwrap_or(true),
         action: row.get::<pg_sys::Oid>(4).or_raise(),
         min_interval: row.get::<Interval>(5).or_raise(),
-    }
+    })
 }
 
 /// A TTL (or min_interval) must be a positive interval. (Compared as PostgreSQL compares intervals, a month being

@@ -4,6 +4,7 @@ use crate::audit;
 use crate::errors::OrRaise;
 use crate::gucs;
 use crate::purpose::{self, Purpose};
+use crate::sealed_api::{self, Presented};
 use crate::types::RawJsonb;
 use linktoken_core::{input, token, Status};
 use pgrx::prelude::*;
@@ -33,10 +34,18 @@ impl Found {
     }
 }
 
-/// Looks a token's hash up without changing anything. A token of another purpose is `invalid`,
-/// exactly like an unknown one. Subject, payload, expiry and uses are only returned for `ok`;
-/// the id and subject of a known token are kept for the audit log either way.
-pub fn lookup(client: &SpiClient<'_>, hash: &token::TokenHash, purpose: &str) -> Found {
+/// Looks a presented token up for `purpose` without changing anything. A token of another
+/// purpose is `invalid`, exactly like an unknown one. Subject, payload, expiry and uses are only
+/// returned for `ok`; the id and subject of a known token are kept for the audit log either way.
+pub fn lookup(client: &SpiClient<'_>, presented: &Presented, purpose: &Purpose) -> Found {
+    match presented {
+        Presented::Malformed => Found::invalid(),
+        Presented::Stored(hash) => lookup_stored(client, hash, &purpose.name),
+        Presented::Sealed(hash, claims) => sealed_api::lookup(client, hash, claims, purpose),
+    }
+}
+
+fn lookup_stored(client: &SpiClient<'_>, hash: &token::TokenHash, purpose: &str) -> Found {
     let rows = client
         .select(
             "SELECT subject, payload, expires_at, max_uses - use_count, \
@@ -211,10 +220,8 @@ pub fn peek(
 > {
     let found = Spi::connect(|client| {
         let purpose = purpose::load(client, purpose);
-        match token.map(token::parse) {
-            Some(Ok(hash)) => lookup(client, &hash, &purpose.name),
-            _ => Found::invalid(),
-        }
+        let presented = sealed_api::present(client, token);
+        lookup(client, &presented, &purpose)
     });
     let ok = found.status == Status::Ok;
     TableIterator::once((
@@ -244,12 +251,8 @@ pub fn redeem(
 > {
     let row = Spi::connect_mut(|client| {
         let purpose = purpose::load(client, purpose);
-        consume(
-            client,
-            &purpose,
-            token.and_then(|t| token::parse(t).ok()),
-            form,
-        )
+        let presented = sealed_api::present(client, token);
+        consume(client, &purpose, presented, form)
     });
     TableIterator::once((row.0.as_str().to_owned(), row.1, row.2, row.3))
 }
@@ -257,16 +260,17 @@ pub fn redeem(
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(@extschema@, pg_catalog, pg_temp)]
 pub fn revoke(token: Option<&str>) -> bool {
-    let Some(Ok(hash)) = token.map(token::parse) else {
-        return false;
-    };
-    Spi::connect_mut(|client| {
-        audit::revoke_where(
-            client,
-            "token_hash = $1",
-            vec![hash.as_slice().into()],
-            "revoke",
-        ) > 0
+    Spi::connect_mut(|client| match sealed_api::present(client, token) {
+        Presented::Malformed => false,
+        Presented::Stored(hash) => {
+            audit::revoke_where(
+                client,
+                "token_hash = $1",
+                vec![hash.as_slice().into()],
+                "revoke",
+            ) > 0
+        }
+        Presented::Sealed(hash, claims) => sealed_api::revoke(client, &hash, &claims),
     })
 }
 
@@ -300,24 +304,30 @@ pub fn revoke_subject(subject: Option<&str>, purpose: default!(Option<&str>, "NU
 /// What a redemption produced: status, and for `ok` the subject, payload and action result.
 pub type Redeemed = (Status, Option<String>, Option<RawJsonb>, Option<RawJsonb>);
 
-/// Consumes one use of the token with this hash (None: malformed) for `purpose` and runs the
-/// purpose's action, recording the outcome in the audit log. Shared by redeem and gateway_redeem.
+/// Consumes one use of the presented token for `purpose` and runs the purpose's action,
+/// recording the outcome in the audit log. Shared by redeem and gateway_redeem.
 pub fn consume(
     client: &mut SpiClient<'_>,
     purpose: &Purpose,
-    hash: Option<token::TokenHash>,
+    presented: Presented,
     form: Option<RawJsonb>,
 ) -> Redeemed {
-    let Some(hash) = hash else {
-        audit::record(
-            client,
-            "rejected",
-            Some(Status::Invalid),
-            Some(&purpose.name),
-            None,
-            None,
-        );
-        return (Status::Invalid, None, None, None);
+    let hash = match presented {
+        Presented::Stored(hash) => hash,
+        Presented::Sealed(hash, claims) => {
+            return sealed_api::consume(client, purpose, &hash, &claims, form);
+        }
+        Presented::Malformed => {
+            audit::record(
+                client,
+                "rejected",
+                Some(Status::Invalid),
+                Some(&purpose.name),
+                None,
+                None,
+            );
+            return (Status::Invalid, None, None, None);
+        }
     };
     // One conditional UPDATE: under READ COMMITTED a concurrent redeem of the same token
     // waits for this one, re-checks the conditions on the new row version and finds nothing.
@@ -351,7 +361,7 @@ pub fn consume(
         );
         return (Status::Ok, Some(subject), Some(payload), result);
     }
-    let found = lookup(client, &hash, &purpose.name);
+    let found = lookup_stored(client, &hash, &purpose.name);
     // The UPDATE found nothing usable, so a token that now looks usable was changed by a
     // concurrent transaction in between: report it as used, never as ok.
     let status = match found.status {

@@ -1,0 +1,381 @@
+//! Sealed tokens in the database: seal(), the keys (rotate_key, retire_key), and the sealed
+//! halves of lookup, consume and revoke. The format itself is `linktoken_core::sealed`.
+//!
+//! Sealing writes nothing. Redeeming a sealed token of a purpose with a finite use limit records
+//! it in `linktoken.spent` (one conditional upsert, so exactly once under concurrency); for
+//! unlimited purposes nothing is written but the action's effect.
+
+use crate::audit;
+use crate::errors::{raise, raise_with_hint, OrRaise};
+use crate::purpose::{self, Purpose};
+use crate::tokens::{Found, Redeemed};
+use crate::types::RawJsonb;
+use linktoken_core::sealed::{self, Claims};
+use linktoken_core::{input, token, Status};
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use pgrx::PgSqlErrorCode;
+use std::ops::Not;
+
+/// A token as presented by a caller.
+pub enum Presented {
+    /// Malformed, unknown key, tampered: the status `invalid`.
+    Malformed,
+    /// A stored token (`ltk_`), by hash.
+    Stored(token::TokenHash),
+    /// A sealed token (`lts_`) that opened, with its hash (for the spent list).
+    Sealed(token::TokenHash, Claims),
+}
+
+fn key(client: &SpiClient<'_>, kid: u32) -> Option<[u8; sealed::KEY_BYTES]> {
+    let kid = i32::try_from(kid).ok()?;
+    // An unknown or retired key id is simply no key (the token is then `invalid`).
+    let row = client
+        .select(
+            "SELECT secret FROM linktoken.keys WHERE kid = $1 AND retired_at IS NULL",
+            Some(1),
+            &[kid.into()],
+        )
+        .or_raise()
+        .next()?;
+    let secret: Vec<u8> = row.get(1).or_raise()?;
+    secret.try_into().ok()
+}
+
+/// Classifies and, for sealed tokens, opens a token. Never raises for bad input.
+pub fn present(client: &SpiClient<'_>, text: Option<&str>) -> Presented {
+    let Some(text) = text else {
+        return Presented::Malformed;
+    };
+    if let Ok(hash) = token::parse(text) {
+        return Presented::Stored(hash);
+    }
+    let Ok(kid) = sealed::key_id(text) else {
+        return Presented::Malformed;
+    };
+    match key(client, kid).map(|k| sealed::open(&k, text)) {
+        Some(Ok(claims)) => Presented::Sealed(token::hash(text), claims),
+        _ => Presented::Malformed,
+    }
+}
+
+fn jsonb(client: &SpiClient<'_>, text: &str) -> Option<RawJsonb> {
+    client
+        .select("SELECT $1::pg_catalog.jsonb", Some(1), &[text.into()])
+        .or_raise()
+        .first()
+        .get_one::<RawJsonb>()
+        .or_raise()
+}
+
+fn expired(client: &SpiClient<'_>, claims: &Claims) -> bool {
+    client
+        .select(
+            "SELECT pg_catalog.to_timestamp($1) <= pg_catalog.clock_timestamp()",
+            Some(1),
+            &[(claims.expires_at as f64).into()],
+        )
+        .or_raise()
+        .first()
+        .get_one::<bool>()
+        .or_raise()
+        .unwrap_or(true)
+}
+
+/// (uses, revoked) recorded for a sealed token.
+fn spent(client: &SpiClient<'_>, hash: &token::TokenHash) -> (i32, bool) {
+    let rows = client
+        .select(
+            "SELECT uses, revoked_at IS NOT NULL FROM linktoken.spent WHERE token_hash = $1",
+            Some(1),
+            &[hash.as_slice().into()],
+        )
+        .or_raise();
+    match rows.into_iter().next() {
+        Some(r) => (
+            r.get::<i32>(1).or_raise().unwrap_or(0),
+            r.get::<bool>(2).or_raise().unwrap_or(false),
+        ),
+        None => (0, false),
+    }
+}
+
+/// Status of a sealed token for `purpose`, changing nothing.
+pub fn lookup(
+    client: &SpiClient<'_>,
+    hash: &token::TokenHash,
+    claims: &Claims,
+    purpose: &Purpose,
+) -> Found {
+    if claims.purpose != purpose.name {
+        return Found::invalid();
+    }
+    let (uses, revoked) = spent(client, hash);
+    let used_up = purpose.max_uses.is_some_and(|m| uses >= m);
+    let status = Status::of_unusable(revoked, used_up, expired(client, claims));
+    let ok = status == Status::Ok;
+    let expires_at = if ok {
+        client
+            .select(
+                "SELECT pg_catalog.to_timestamp($1)",
+                Some(1),
+                &[(claims.expires_at as f64).into()],
+            )
+            .or_raise()
+            .first()
+            .get_one::<TimestampWithTimeZone>()
+            .or_raise()
+    } else {
+        None
+    };
+    Found {
+        status,
+        id: None,
+        subject: Some(claims.subject.clone()),
+        payload: if ok {
+            jsonb(client, &claims.payload)
+        } else {
+            None
+        },
+        expires_at,
+        uses_left: if ok {
+            purpose.max_uses.map(|m| m - uses)
+        } else {
+            None
+        },
+    }
+}
+
+/// Redeems a sealed token: checks purpose and expiry, records the use (finite purposes only,
+/// exactly once through a conditional upsert), runs the action.
+pub fn consume(
+    client: &mut SpiClient<'_>,
+    purpose: &Purpose,
+    hash: &token::TokenHash,
+    claims: &Claims,
+    form: Option<RawJsonb>,
+) -> Redeemed {
+    let reject = |client: &mut SpiClient<'_>, status: Status| -> Redeemed {
+        let subject = (status != Status::Invalid).then_some(claims.subject.as_str());
+        audit::record(
+            client,
+            "rejected",
+            Some(status),
+            Some(&purpose.name),
+            subject,
+            None,
+        );
+        (status, None, None, None)
+    };
+    if claims.purpose != purpose.name {
+        return reject(client, Status::Invalid);
+    }
+    if expired(client, claims) {
+        return reject(client, Status::Expired);
+    }
+    if let Some(max_uses) = purpose.max_uses {
+        let recorded = client
+            .update(
+                "INSERT INTO linktoken.spent AS s (token_hash, purpose, uses, expires_at) \
+                 VALUES ($1, $2, 1, pg_catalog.to_timestamp($3)) \
+                 ON CONFLICT (token_hash) DO UPDATE SET uses = s.uses + 1 \
+                 WHERE s.uses < $4 AND s.revoked_at IS NULL \
+                 RETURNING uses",
+                None,
+                &[
+                    hash.as_slice().into(),
+                    purpose.name.as_str().into(),
+                    (claims.expires_at as f64).into(),
+                    max_uses.into(),
+                ],
+            )
+            .or_raise()
+            .len();
+        if recorded == 0 {
+            let (_, revoked) = spent(client, hash);
+            return reject(
+                client,
+                if revoked {
+                    Status::Revoked
+                } else {
+                    Status::Used
+                },
+            );
+        }
+    } else if spent(client, hash).1 {
+        return reject(client, Status::Revoked);
+    }
+    let payload = jsonb(client, &claims.payload).expect("a sealed payload is jsonb text");
+    let result = purpose.action.and_then(|action| {
+        purpose::run_action(client, purpose, action, &claims.subject, payload, form)
+    });
+    if purpose.max_uses.is_some() {
+        audit::record(
+            client,
+            "redeemed",
+            Some(Status::Ok),
+            Some(&purpose.name),
+            Some(&claims.subject),
+            None,
+        );
+    }
+    (
+        Status::Ok,
+        Some(claims.subject.clone()),
+        Some(payload),
+        result,
+    )
+}
+
+/// Revokes a sealed token by recording it in the spent list until it expires.
+pub fn revoke(client: &mut SpiClient<'_>, hash: &token::TokenHash, claims: &Claims) -> bool {
+    client
+        .update(
+            "INSERT INTO linktoken.spent AS s (token_hash, purpose, expires_at, revoked_at) \
+             VALUES ($1, $2, pg_catalog.to_timestamp($3), pg_catalog.now()) \
+             ON CONFLICT (token_hash) DO UPDATE SET revoked_at = pg_catalog.now() \
+             WHERE s.revoked_at IS NULL \
+             RETURNING 1",
+            None,
+            &[
+                hash.as_slice().into(),
+                claims.purpose.as_str().into(),
+                (claims.expires_at as f64).into(),
+            ],
+        )
+        .or_raise()
+        .is_empty()
+        .not()
+}
+
+/// The current sealing key (newest not retired), made on first use.
+fn current_key(client: &mut SpiClient<'_>) -> (u32, [u8; sealed::KEY_BYTES]) {
+    let row = client
+        .select(
+            "SELECT kid, secret FROM linktoken.keys WHERE retired_at IS NULL ORDER BY kid DESC LIMIT 1",
+            Some(1),
+            &[],
+        )
+        .or_raise()
+        .next()
+        .map(|r| {
+            (
+                r.get::<i32>(1).or_raise().expect("kid"),
+                r.get::<Vec<u8>>(2).or_raise().expect("secret"),
+            )
+        });
+    let (kid, secret) = match row {
+        Some(found) => found,
+        None => new_key(client),
+    };
+    (
+        u32::try_from(kid).expect("positive kid"),
+        secret.try_into().expect("32-byte key"),
+    )
+}
+
+fn new_key(client: &mut SpiClient<'_>) -> (i32, Vec<u8>) {
+    let mut secret = [0u8; sealed::KEY_BYTES];
+    token::fill_random(&mut secret)
+        .unwrap_or_else(|e| raise(PgSqlErrorCode::ERRCODE_SYSTEM_ERROR, e.to_string()));
+    let kid = client
+        .update(
+            "INSERT INTO linktoken.keys (secret) VALUES ($1) RETURNING kid",
+            None,
+            &[secret.as_slice().into()],
+        )
+        .or_raise()
+        .first()
+        .get_one::<i32>()
+        .or_raise()
+        .expect("kid");
+    (kid, secret.to_vec())
+}
+
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(@extschema@, pg_catalog, pg_temp)]
+pub fn seal(
+    purpose: Option<&str>,
+    subject: Option<&str>,
+    payload: default!(Option<RawJsonb>, "'{}'"),
+    ttl: default!(Option<Interval>, "NULL"),
+) -> String {
+    let subject = input::required("subject", subject).or_raise();
+    input::subject("subject", subject).or_raise();
+    if let Some(p) = payload {
+        input::payload_size("payload", p.size()).or_raise();
+    }
+    if let Some(t) = ttl {
+        purpose::check_ttl("ttl", t);
+    }
+    Spi::connect_mut(|client| {
+        let purpose = purpose::load(client, purpose);
+        // The jsonb's own text form, so numbers keep every digit.
+        let payload_text: String = client
+            .select(
+                "SELECT COALESCE($1::pg_catalog.text, '{}')",
+                Some(1),
+                &[payload.into()],
+            )
+            .or_raise()
+            .first()
+            .get_one::<String>()
+            .or_raise()
+            .expect("text");
+        let expires_at: i64 = client
+            .select(
+                "SELECT EXTRACT(epoch FROM pg_catalog.now() + $1)::bigint",
+                Some(1),
+                &[ttl.unwrap_or(purpose.ttl).into()],
+            )
+            .or_raise()
+            .first()
+            .get_one::<i64>()
+            .or_raise()
+            .expect("an expiry");
+        let claims = Claims {
+            purpose: purpose.name.clone(),
+            subject: subject.to_owned(),
+            payload: payload_text,
+            expires_at,
+        };
+        let (kid, key) = current_key(client);
+        let token = sealed::seal(&key, kid, &claims).unwrap_or_else(|| {
+            raise(
+                PgSqlErrorCode::ERRCODE_SYSTEM_ERROR,
+                "could not seal the token",
+            )
+        });
+        if token.len() > sealed::MAX_LEN {
+            raise_with_hint(
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("payload makes the sealed token {} characters long, more than {}", token.len(), sealed::MAX_LEN),
+                "Keep sealed payloads small (a few KB at most), or use linktoken.issue(), which stores the payload.",
+            );
+        }
+        token
+    })
+}
+
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(@extschema@, pg_catalog, pg_temp)]
+pub fn rotate_key() -> i32 {
+    Spi::connect_mut(|client| new_key(client).0)
+}
+
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(@extschema@, pg_catalog, pg_temp)]
+pub fn retire_key(kid: Option<i32>) -> bool {
+    let kid = input::required("kid", kid).or_raise();
+    Spi::connect_mut(|client| {
+        client
+            .update(
+                "UPDATE linktoken.keys SET retired_at = pg_catalog.now() WHERE kid = $1 AND retired_at IS NULL RETURNING 1",
+                None,
+                &[kid.into()],
+            )
+            .or_raise()
+            .is_empty()
+            .not()
+    })
+}
