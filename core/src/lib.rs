@@ -3,9 +3,11 @@
 //! * [`token`]: the link token format, generation from the OS CSPRNG, parsing, hashing.
 //! * [`status`]: the statuses peek and redeem report.
 //! * [`input`]: validation of app-supplied arguments.
+//! * [`code`]: typed numeric codes (generation, keyed hashing, constant-time checks).
 //! * [`sealed`]: sealed (stateless, encrypted) tokens.
 //! * [`page`]: a purpose's landing page and the checks of a submitted form.
 
+pub mod code;
 pub mod input;
 pub mod page;
 pub mod sealed;

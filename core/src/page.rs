@@ -90,7 +90,14 @@ pub struct Page {
     /// Label of the confirmation checkbox added to pages without a required field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirm_label: Option<String>,
+    /// Label of the subject field on the typed-code form (`/code/{purpose}`), e.g. "Email address".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_label: Option<String>,
 }
+
+/// Names of the two fields of the typed-code form.
+pub const SUBJECT_FIELD: &str = "subject";
+pub const CODE_FIELD: &str = "code";
 
 /// Name of the confirmation checkbox added to pages that have no required field of their own.
 pub const CONFIRM_FIELD: &str = "confirm";
@@ -149,6 +156,8 @@ impl Page {
             &self.button,
             &self.success_title,
             &self.success_text,
+            &self.confirm_label,
+            &self.subject_label,
         ];
         if texts
             .iter()
@@ -169,6 +178,12 @@ impl Page {
             if f.name == CONFIRM_FIELD && !f.required {
                 return refuse(format!(
                     "field name {CONFIRM_FIELD:?} is reserved for the confirmation checkbox"
+                ));
+            }
+            if f.name == SUBJECT_FIELD || f.name == CODE_FIELD {
+                return refuse(format!(
+                    "field name {:?} is reserved for the typed-code form",
+                    f.name
                 ));
             }
             if !field_name_ok(&f.name) {
@@ -224,6 +239,41 @@ impl Page {
             });
         }
         fields
+    }
+
+    /// The page of the typed-code form: the subject and the code first (both required, so no
+    /// confirmation checkbox is added), then the purpose's own fields.
+    pub fn code_form(&self) -> Page {
+        let text = |name: &str, label: String, minlength: Option<u32>| Field {
+            name: name.to_owned(),
+            kind: FieldType::Text,
+            label,
+            required: true,
+            minlength,
+            options: Vec::new(),
+            same_as: None,
+        };
+        let mut fields = vec![
+            text(
+                SUBJECT_FIELD,
+                self.subject_label
+                    .clone()
+                    .unwrap_or_else(|| "Email address".to_owned()),
+                None,
+            ),
+            text(CODE_FIELD, "Code from the email".to_owned(), Some(6)),
+        ];
+        fields.extend(self.fields.iter().cloned());
+        Page {
+            title: Some(
+                self.title
+                    .clone()
+                    .unwrap_or_else(|| "Enter your code".to_owned()),
+            ),
+            text: Some("Enter the address you asked with and the code from the email.".to_owned()),
+            fields,
+            ..self.clone()
+        }
     }
 
     /// Checks a submitted form against the fields: required ones present, minimum lengths,
@@ -373,6 +423,25 @@ mod tests {
             2,
             "required fields suffice"
         );
+    }
+
+    #[test]
+    fn the_code_form_asks_for_subject_and_code_first() {
+        let page = Page::from_json(&json!({"subject_label": "Your email",
+            "fields": [{"name": "password", "type": "password", "label": "New password", "required": true}]}))
+        .unwrap();
+        let code_form = page.code_form();
+        let names: Vec<_> = code_form
+            .form_fields()
+            .iter()
+            .map(|f| f.name.clone())
+            .collect();
+        assert_eq!(names, ["subject", "code", "password"]);
+        assert_eq!(code_form.fields[0].label, "Your email");
+        assert!(code_form
+            .check_form(&form(json!({"subject": "a@example.org", "code": "123456"})))
+            .is_err());
+        assert!(Page::from_json(&json!({"fields": [{"name": "code", "label": "x"}]})).is_err());
     }
 
     #[test]

@@ -16,15 +16,22 @@ pub enum Status {
     Used,
     /// Revoked by the app, by a newer token for the same subject and purpose, or by revoke_subject.
     Revoked,
+    /// A typed code that does not match (redeem_code).
+    WrongCode,
+    /// Too many wrong codes for this subject and purpose: codes and links are locked until the
+    /// window ends.
+    Locked,
 }
 
 impl Status {
-    pub const ALL: [Status; 5] = [
+    pub const ALL: [Status; 7] = [
         Status::Ok,
         Status::Invalid,
         Status::Expired,
         Status::Used,
         Status::Revoked,
+        Status::WrongCode,
+        Status::Locked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -34,15 +41,19 @@ impl Status {
             Status::Expired => "expired",
             Status::Used => "used",
             Status::Revoked => "revoked",
+            Status::WrongCode => "wrong_code",
+            Status::Locked => "locked",
         }
     }
 
     /// The status of a token row that could not be consumed, from its stored state. The order
     /// is what is most useful to the person holding the link: a revoked token says so even
-    /// when it has also expired since, and a used one says "already done".
-    pub fn of_unusable(revoked: bool, used_up: bool, expired: bool) -> Status {
+    /// when it has also expired since, a locked one says why, and a used one says "already done".
+    pub fn of_unusable(revoked: bool, locked: bool, used_up: bool, expired: bool) -> Status {
         if revoked {
             Status::Revoked
+        } else if locked {
+            Status::Locked
         } else if used_up {
             Status::Used
         } else if expired {
@@ -66,14 +77,29 @@ mod tests {
     #[test]
     fn names_are_the_documented_ones() {
         let names: Vec<_> = Status::ALL.iter().map(|s| s.as_str()).collect();
-        assert_eq!(names, ["ok", "invalid", "expired", "used", "revoked"]);
+        assert_eq!(
+            names,
+            [
+                "ok",
+                "invalid",
+                "expired",
+                "used",
+                "revoked",
+                "wrong_code",
+                "locked"
+            ]
+        );
     }
 
     #[test]
-    fn revoked_wins_over_used_and_expired() {
-        assert_eq!(Status::of_unusable(true, true, true), Status::Revoked);
-        assert_eq!(Status::of_unusable(false, true, true), Status::Used);
-        assert_eq!(Status::of_unusable(false, false, true), Status::Expired);
-        assert_eq!(Status::of_unusable(false, false, false), Status::Ok);
+    fn revoked_wins_over_locked_used_and_expired() {
+        assert_eq!(Status::of_unusable(true, true, true, true), Status::Revoked);
+        assert_eq!(Status::of_unusable(false, true, true, true), Status::Locked);
+        assert_eq!(Status::of_unusable(false, false, true, true), Status::Used);
+        assert_eq!(
+            Status::of_unusable(false, false, false, true),
+            Status::Expired
+        );
+        assert_eq!(Status::of_unusable(false, false, false, false), Status::Ok);
     }
 }

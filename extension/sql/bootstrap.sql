@@ -10,7 +10,9 @@ CREATE TABLE @extschema@.purposes (
     page            jsonb NOT NULL DEFAULT '{}',            -- the gateway's landing page (linktoken.set_page)
     created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    min_interval    interval CHECK (min_interval > interval '0') -- 0.2.0: least time between two tokens of a subject
+    min_interval    interval CHECK (min_interval > interval '0'), -- 0.2.0: least time between two tokens of a subject
+    code_digits     integer CHECK (code_digits BETWEEN 6 AND 10), -- 0.2.0: typed codes (NULL: none)
+    max_attempts    integer NOT NULL DEFAULT 5 CHECK (max_attempts > 0) -- 0.2.0: wrong codes before the lock
 );
 
 CREATE SEQUENCE @extschema@.tokens_id_seq AS bigint;
@@ -27,6 +29,8 @@ CREATE TABLE @extschema@.tokens (
     last_used_at timestamptz,
     consumed_at  timestamptz,                     -- set when use_count reached max_uses
     revoked_at   timestamptz,
+    code_hash    bytea,                           -- 0.2.0: HMAC-SHA-256 of the typed code (keyed, see linktoken.keys)
+    code_kid     integer,                         -- 0.2.0: the key that code_hash was made with
     CHECK (max_uses IS NULL OR use_count <= max_uses)
 ) WITH (fillfactor = 90);                         -- room for HOT updates on redeem
 ALTER SEQUENCE @extschema@.tokens_id_seq OWNED BY @extschema@.tokens.id;

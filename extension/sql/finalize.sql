@@ -31,6 +31,7 @@ GRANT USAGE ON SCHEMA @extschema@ TO linktoken_issuer, linktoken_gateway;
 GRANT EXECUTE ON FUNCTION
     @extschema@.issue(text, text, jsonb, interval),
     @extschema@.seal(text, text, jsonb, interval),
+    @extschema@.issue_with_code(text, text, jsonb, interval),
     @extschema@.peek(text, text),
     @extschema@.revoke(text),
     @extschema@.revoke_subject(text, text),
@@ -40,7 +41,9 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.peek(text, text),
     @extschema@.redeem(text, text, jsonb),
     @extschema@.gateway_peek(text),
-    @extschema@.gateway_redeem(text, jsonb)
+    @extschema@.gateway_redeem(text, jsonb),
+    @extschema@.redeem_code(text, text, text, jsonb),
+    @extschema@.gateway_code_page(text)
 TO linktoken_gateway;
 
 COMMENT ON SCHEMA @extschema@ IS 'linktoken: one-time link tokens (see docs/sql-api.md)';
@@ -48,8 +51,8 @@ COMMENT ON TABLE @extschema@.purposes IS 'What tokens are for: lifetime, use lim
 COMMENT ON TABLE @extschema@.tokens IS 'Issued tokens, stored only as SHA-256 hashes';
 COMMENT ON TABLE @extschema@.events IS 'Append-only audit log: issued, redeemed, rejected, revoked, purged (token ids, never tokens)';
 
-COMMENT ON FUNCTION @extschema@.define_purpose(text, interval, integer, boolean, regprocedure, interval) IS
-'Creates or updates a purpose. ttl: lifetime of its tokens; max_uses: uses per token (NULL = unlimited); revoke_previous: issuing revokes the subject''s other outstanding tokens of this purpose; action: a SECURITY DEFINER function (subject text, payload jsonb, form jsonb) RETURNS jsonb with a pinned search_path, run by redeem in the same transaction; min_interval: least time between two tokens for one subject (issue raises 53400 sooner). Owner only.';
+COMMENT ON FUNCTION @extschema@.define_purpose(text, interval, integer, boolean, regprocedure, interval, integer, integer) IS
+'Creates or updates a purpose. ttl: lifetime of its tokens; max_uses: uses per token (NULL = unlimited); revoke_previous: issuing revokes the subject''s other outstanding tokens of this purpose; action: a SECURITY DEFINER function (subject text, payload jsonb, form jsonb) RETURNS jsonb with a pinned search_path, run by redeem in the same transaction; min_interval: least time between two tokens for one subject (issue raises 53400 sooner); code_digits: 6 to 10 for typed codes (issue_with_code, redeem_code), NULL for none; max_attempts: wrong codes per subject before its codes and links are locked for the ttl window. Owner only.';
 COMMENT ON FUNCTION @extschema@.issue(text, text, jsonb, interval) IS
 'Issues a token for (purpose, subject) and returns it: the only moment it exists in clear; only its SHA-256 is stored. payload travels with the token to peek/redeem and the action (64 KiB at most); ttl NULL takes the purpose''s. Role linktoken_issuer.';
 COMMENT ON FUNCTION @extschema@.peek(text, text) IS
@@ -80,5 +83,14 @@ COMMENT ON FUNCTION @extschema@.retire_key(integer) IS
 'Retires a sealing key: tokens sealed under it no longer open (status invalid). Returns false if it was already retired or does not exist. Owner only.';
 COMMENT ON TABLE @extschema@.keys IS 'Keys that seal and open sealed tokens; readable by no application role and never part of pg_dump';
 COMMENT ON TABLE @extschema@.spent IS 'Uses and revocations of sealed tokens with finite use limits, kept until they expire';
+COMMENT ON FUNCTION @extschema@.issue_with_code(text, text, jsonb, interval) IS
+'Like issue, for a purpose with code_digits: returns the link token and a typed code of random digits for the same token row (the email can carry both). Only a keyed hash of the code is stored (HMAC-SHA-256 under a key in linktoken.keys, which no dump contains). Role linktoken_issuer.';
+COMMENT ON FUNCTION @extschema@.redeem_code(text, text, text, jsonb) IS
+'Redeems the subject''s outstanding code token with a typed code (spaces and dashes ignored), exactly like redeem. status: ok, wrong_code (attempts_left says how many remain), locked (max_attempts wrong codes within the ttl window; re-issuing does not reset the count; the link is locked too), invalid (no code outstanding). Role linktoken_gateway.';
+COMMENT ON FUNCTION @extschema@.gateway_code_page(text) IS
+'For the gateway''s GET /code/{purpose}: the purpose''s landing page if it has typed codes, else NULL. Role linktoken_gateway.';
+COMMENT ON FUNCTION @extschema@.code_locked(text, text) IS
+'Internal: whether a subject is locked out of typed codes (and their links) for a purpose.';
+COMMENT ON TABLE @extschema@.code_attempts IS 'Wrong typed codes per purpose and subject within the current window';
 COMMENT ON FUNCTION @extschema@.events_append_only() IS
 'Trigger function keeping linktoken.events append-only.';

@@ -1,13 +1,19 @@
 -- linktoken 0.1.0 -> 0.2.0: issue throttling (purpose option min_interval), automatic revocation
 -- on state change (trigger function revoke_on_change), sealed stateless tokens (seal, rotate_key,
--- retire_key, tables keys and spent) and the purge worker (no SQL objects). Released scripts
--- are frozen.
+-- retire_key, tables keys and spent), typed codes (issue_with_code, redeem_code, purpose options
+-- code_digits and max_attempts, table code_attempts, gateway_code_page) and the purge worker (no SQL objects).
+-- Released scripts are frozen.
 --
 -- Run ALTER EXTENSION linktoken UPDATE right after installing the 0.2.0 build: until then the
 -- 0.1.0 functions run the 0.2.0 library against the 0.1.0 schema and fail with clear errors.
 
 ALTER TABLE @extschema@.purposes
-    ADD COLUMN min_interval interval CHECK (min_interval > interval '0'); -- 0.2.0: least time between two tokens of a subject
+    ADD COLUMN min_interval interval CHECK (min_interval > interval '0'), -- 0.2.0: least time between two tokens of a subject
+    ADD COLUMN code_digits integer CHECK (code_digits BETWEEN 6 AND 10), -- 0.2.0: typed codes (NULL: none)
+    ADD COLUMN max_attempts integer NOT NULL DEFAULT 5 CHECK (max_attempts > 0); -- 0.2.0: wrong codes before the lock
+ALTER TABLE @extschema@.tokens
+    ADD COLUMN code_hash bytea,   -- 0.2.0: HMAC-SHA-256 of the typed code (keyed, see linktoken.keys)
+    ADD COLUMN code_kid integer;  -- 0.2.0: the key that code_hash was made with
 
 DROP FUNCTION @extschema@.define_purpose(text, interval, integer, boolean, regprocedure);
 CREATE FUNCTION @extschema@."define_purpose"(
@@ -16,7 +22,9 @@ CREATE FUNCTION @extschema@."define_purpose"(
 	"max_uses" INT DEFAULT 1, /* Option < i32 > */
 	"revoke_previous" bool DEFAULT true, /* Option < bool > */
 	"action" regprocedure DEFAULT NULL, /* Option < RegProcedure > */
-	"min_interval" interval DEFAULT NULL /* Option < Interval > */
+	"min_interval" interval DEFAULT NULL, /* Option < Interval > */
+	"code_digits" INT DEFAULT NULL, /* Option < i32 > */
+	"max_attempts" INT DEFAULT 5 /* Option < i32 > */
 ) RETURNS void
 VOLATILE SECURITY DEFINER PARALLEL UNSAFE
 SET search_path TO @extschema@, pg_catalog, pg_temp
@@ -111,6 +119,27 @@ CREATE TABLE @extschema@.spent (
 );
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.spent', '');
 
+-- Wrong typed codes per subject and purpose, counted across re-issued codes until the window
+-- (the purpose's ttl from the first failure) ends; at max_attempts the subject's codes and links
+-- of that purpose are locked.
+CREATE TABLE @extschema@.code_attempts (
+    purpose      text NOT NULL,
+    subject      text NOT NULL,
+    failures     integer NOT NULL,
+    window_until timestamptz NOT NULL,
+    PRIMARY KEY (purpose, subject)
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.code_attempts', '');
+
+-- Is the subject locked out of typed codes (and their links) for this purpose?
+CREATE FUNCTION @extschema@.code_locked(purpose text, subject text) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = @extschema@, pg_catalog, pg_temp AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM @extschema@.code_attempts a JOIN @extschema@.purposes p ON p.name = a.purpose
+        WHERE a.purpose = $1 AND a.subject = $2
+          AND a.window_until > pg_catalog.clock_timestamp() AND a.failures >= p.max_attempts)
+$$;
+
 CREATE FUNCTION @extschema@."seal"(
 	"purpose" TEXT, /* Option < & str > */
 	"subject" TEXT, /* Option < & str > */
@@ -136,23 +165,71 @@ SET search_path TO @extschema@, pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'retire_key_wrapper';
 
+CREATE FUNCTION @extschema@."issue_with_code"(
+	"purpose" TEXT, /* Option < & str > */
+	"subject" TEXT, /* Option < & str > */
+	"payload" jsonb DEFAULT '{}', /* Option < RawJsonb > */
+	"ttl" interval DEFAULT NULL /* Option < Interval > */
+) RETURNS TABLE (
+	"token" TEXT,  /* String */
+	"code" TEXT  /* String */
+)
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO @extschema@, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'issue_with_code_wrapper';
+
+CREATE FUNCTION @extschema@."redeem_code"(
+	"purpose" TEXT, /* Option < & str > */
+	"subject" TEXT, /* Option < & str > */
+	"code" TEXT, /* Option < & str > */
+	"form" jsonb DEFAULT NULL /* Option < RawJsonb > */
+) RETURNS TABLE (
+	"status" TEXT,  /* String */
+	"subject" TEXT,  /* Option < String > */
+	"payload" jsonb,  /* Option < RawJsonb > */
+	"result" jsonb,  /* Option < RawJsonb > */
+	"attempts_left" INT  /* Option < i32 > */
+)
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO @extschema@, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'redeem_code_wrapper';
+
+CREATE FUNCTION @extschema@."gateway_code_page"(
+	"purpose" TEXT /* Option < & str > */
+) RETURNS jsonb /* Option < RawJsonb > */
+STABLE SECURITY DEFINER PARALLEL SAFE
+SET search_path TO @extschema@, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'gateway_code_page_wrapper';
+
 REVOKE ALL ON FUNCTION
-    @extschema@.define_purpose(text, interval, integer, boolean, regprocedure, interval),
+    @extschema@.define_purpose(text, interval, integer, boolean, regprocedure, interval, integer, integer),
     @extschema@.raise_throttled(text, integer),
     @extschema@.revoke_on_change(),
     @extschema@.seal(text, text, jsonb, interval),
     @extschema@.rotate_key(),
-    @extschema@.retire_key(integer)
+    @extschema@.retire_key(integer),
+    @extschema@.issue_with_code(text, text, jsonb, interval),
+    @extschema@.redeem_code(text, text, text, jsonb),
+    @extschema@.code_locked(text, text),
+    @extschema@.gateway_code_page(text)
 FROM PUBLIC;
-REVOKE ALL ON TABLE @extschema@.keys, @extschema@.spent FROM PUBLIC;
+REVOKE ALL ON TABLE @extschema@.keys, @extschema@.spent, @extschema@.code_attempts FROM PUBLIC;
 REVOKE ALL ON SEQUENCE @extschema@.keys_kid_seq FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     @extschema@.seal(text, text, jsonb, interval),
+    @extschema@.issue_with_code(text, text, jsonb, interval),
     @extschema@.revoke_on_change()
 TO linktoken_issuer;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.redeem_code(text, text, text, jsonb),
+    @extschema@.gateway_code_page(text)
+TO linktoken_gateway;
 
-COMMENT ON FUNCTION @extschema@.define_purpose(text, interval, integer, boolean, regprocedure, interval) IS
-'Creates or updates a purpose. ttl: lifetime of its tokens; max_uses: uses per token (NULL = unlimited); revoke_previous: issuing revokes the subject''s other outstanding tokens of this purpose; action: a SECURITY DEFINER function (subject text, payload jsonb, form jsonb) RETURNS jsonb with a pinned search_path, run by redeem in the same transaction; min_interval: least time between two tokens for one subject (issue raises 53400 sooner). Owner only.';
+COMMENT ON FUNCTION @extschema@.define_purpose(text, interval, integer, boolean, regprocedure, interval, integer, integer) IS
+'Creates or updates a purpose. ttl: lifetime of its tokens; max_uses: uses per token (NULL = unlimited); revoke_previous: issuing revokes the subject''s other outstanding tokens of this purpose; action: a SECURITY DEFINER function (subject text, payload jsonb, form jsonb) RETURNS jsonb with a pinned search_path, run by redeem in the same transaction; min_interval: least time between two tokens for one subject (issue raises 53400 sooner); code_digits: 6 to 10 for typed codes (issue_with_code, redeem_code), NULL for none; max_attempts: wrong codes per subject before its codes and links are locked for the ttl window. Owner only.';
 COMMENT ON FUNCTION @extschema@.purge() IS
 'Deletes tokens that expired, were used up or were revoked longer ago than the setting linktoken.retention (default 7 days), in bounded batches, and spent-list entries of expired sealed tokens; returns how many. Owner only.';
 COMMENT ON FUNCTION @extschema@.seal(text, text, jsonb, interval) IS
@@ -167,3 +244,12 @@ COMMENT ON FUNCTION @extschema@.raise_throttled(text, integer) IS
 'Internal: raises SQLSTATE 53400 (configuration_limit_exceeded) for issue() when min_interval has not passed; DETAIL holds the seconds to wait.';
 COMMENT ON FUNCTION @extschema@.revoke_on_change() IS
 'Trigger function: AFTER UPDATE OF <columns> ... FOR EACH ROW EXECUTE FUNCTION linktoken.revoke_on_change(''subject_column'', ''purpose'', ...) revokes the subject''s outstanding tokens of those purposes when a watched column really changed. Role linktoken_issuer (to create such triggers).';
+COMMENT ON FUNCTION @extschema@.issue_with_code(text, text, jsonb, interval) IS
+'Like issue, for a purpose with code_digits: returns the link token and a typed code of random digits for the same token row (the email can carry both). Only a keyed hash of the code is stored (HMAC-SHA-256 under a key in linktoken.keys, which no dump contains). Role linktoken_issuer.';
+COMMENT ON FUNCTION @extschema@.redeem_code(text, text, text, jsonb) IS
+'Redeems the subject''s outstanding code token with a typed code (spaces and dashes ignored), exactly like redeem. status: ok, wrong_code (attempts_left says how many remain), locked (max_attempts wrong codes within the ttl window; re-issuing does not reset the count; the link is locked too), invalid (no code outstanding). Role linktoken_gateway.';
+COMMENT ON FUNCTION @extschema@.code_locked(text, text) IS
+'Internal: whether a subject is locked out of typed codes (and their links) for a purpose.';
+COMMENT ON TABLE @extschema@.code_attempts IS 'Wrong typed codes per purpose and subject within the current window';
+COMMENT ON FUNCTION @extschema@.gateway_code_page(text) IS
+'For the gateway''s GET /code/{purpose}: the purpose''s landing page if it has typed codes, else NULL. Role linktoken_gateway.';

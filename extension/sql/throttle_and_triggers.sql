@@ -1,5 +1,5 @@
--- 0.2.0: issue throttling, automatic revocation and sealed tokens. (Kept in its own file so the
--- upgrade script linktoken--0.1.0--0.2.0.sql can repeat it verbatim.)
+-- 0.2.0: issue throttling, automatic revocation, sealed tokens and typed codes. (Kept in its own
+-- file so the upgrade script linktoken--0.1.0--0.2.0.sql can repeat it verbatim.)
 
 -- Raised by issue() when a purpose's min_interval has not passed since the subject's last token.
 -- SQLSTATE 53400 (configuration_limit_exceeded: the purpose's configured limit); DETAIL is the
@@ -88,3 +88,24 @@ CREATE TABLE @extschema@.spent (
     revoked_at timestamptz
 );
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.spent', '');
+
+-- Wrong typed codes per subject and purpose, counted across re-issued codes until the window
+-- (the purpose's ttl from the first failure) ends; at max_attempts the subject's codes and links
+-- of that purpose are locked.
+CREATE TABLE @extschema@.code_attempts (
+    purpose      text NOT NULL,
+    subject      text NOT NULL,
+    failures     integer NOT NULL,
+    window_until timestamptz NOT NULL,
+    PRIMARY KEY (purpose, subject)
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.code_attempts', '');
+
+-- Is the subject locked out of typed codes (and their links) for this purpose?
+CREATE FUNCTION @extschema@.code_locked(purpose text, subject text) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = @extschema@, pg_catalog, pg_temp AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM @extschema@.code_attempts a JOIN @extschema@.purposes p ON p.name = a.purpose
+        WHERE a.purpose = $1 AND a.subject = $2
+          AND a.window_until > pg_catalog.clock_timestamp() AND a.failures >= p.max_attempts)
+$$;

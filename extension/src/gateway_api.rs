@@ -130,3 +130,22 @@ pub fn gateway_redeem(
     });
     TableIterator::once((row.0.as_str().to_owned(), row.1, row.2, row.3))
 }
+
+/// For the gateway's `GET /code/{purpose}`: the purpose's page if the purpose has typed codes,
+/// else NULL (the gateway answers 404). Reveals nothing about subjects.
+#[pg_extern(stable, parallel_safe, security_definer)]
+#[search_path(@extschema@, pg_catalog, pg_temp)]
+pub fn gateway_code_page(purpose: Option<&str>) -> Option<RawJsonb> {
+    let name = purpose.filter(|p| input::purpose_name("purpose", p).is_ok())?;
+    Spi::connect(|client| {
+        client
+            .select(
+                "SELECT page FROM linktoken.purposes WHERE name = $1 AND code_digits IS NOT NULL",
+                Some(1),
+                &[name.into()],
+            )
+            .or_raise()
+            .next()
+            .and_then(|row| row.get::<RawJsonb>(1).or_raise())
+    })
+}

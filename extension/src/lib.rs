@@ -6,6 +6,7 @@
 //! * [`purpose`] holds define_purpose and runs the actions redeem calls
 //! * [`tokens`] holds issue, peek, redeem, revoke, revoke_subject
 //! * [`gateway_api`] holds set_page, gateway_peek and gateway_redeem (the gateway's entry points)
+//! * [`codes`] holds issue_with_code and redeem_code (typed codes, attempt counting, lock)
 //! * [`sealed_api`] holds seal, rotate_key, retire_key and the sealed halves of lookup/redeem
 //! * [`purge`] holds purge()
 //! * [`audit`] writes the append-only events log
@@ -16,6 +17,7 @@
 use pgrx::prelude::*;
 
 mod audit;
+mod codes;
 mod errors;
 mod gateway_api;
 mod gucs;

@@ -162,6 +162,8 @@ mod tests {
             Some(true),
             None,
             None,
+            None,
+            Some(5),
         );
     }
 }

@@ -16,6 +16,10 @@ pub struct Purpose {
     pub revoke_previous: bool,
     /// Least time between two tokens for one subject (None: no throttle).
     pub min_interval: Option<Interval>,
+    /// Digits of typed codes (None: this purpose has no codes).
+    pub code_digits: Option<i32>,
+    /// Wrong codes allowed before the subject is locked out.
+    pub max_attempts: i32,
     pub action: Option<pg_sys::Oid>,
 }
 
@@ -32,7 +36,8 @@ pub fn load(client: &SpiClient<'_>, name: Option<&str>) -> Purpose {
 pub fn try_load(client: &SpiClient<'_>, name: &str) -> Option<Purpose> {
     let rows = client
         .select(
-            "SELECT ttl, max_uses, revoke_previous, action::pg_catalog.oid, min_interval \
+            "SELECT ttl, max_uses, revoke_previous, action::pg_catalog.oid, min_interval, \
+                    code_digits, max_attempts \
              FROM linktoken.purposes WHERE name = $1",
             Some(1),
             &[name.into()],
@@ -46,6 +51,8 @@ pub fn try_load(client: &SpiClient<'_>, name: &str) -> Option<Purpose> {
         revoke_previous: row.get::<bool>(3).or_raise().unwrap_or(true),
         action: row.get::<pg_sys::Oid>(4).or_raise(),
         min_interval: row.get::<Interval>(5).or_raise(),
+        code_digits: row.get::<i32>(6).or_raise(),
+        max_attempts: row.get::<i32>(7).or_raise().unwrap_or(5),
     })
 }
 
@@ -116,6 +123,8 @@ fn check_action(client: &SpiClient<'_>, action: RegProcedure) {
     }
 }
 
+// One SQL argument per purpose option: the SQL signature is the contract.
+#[allow(clippy::too_many_arguments)]
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(@extschema@, pg_catalog, pg_temp)]
 pub fn define_purpose(
@@ -125,6 +134,8 @@ pub fn define_purpose(
     revoke_previous: default!(Option<bool>, true),
     action: default!(Option<RegProcedure>, "NULL"),
     min_interval: default!(Option<Interval>, "NULL"),
+    code_digits: default!(Option<i32>, "NULL"),
+    max_attempts: default!(Option<i32>, 5),
 ) {
     let name = input::required("name", name).or_raise();
     input::purpose_name("name", name).or_raise();
@@ -135,17 +146,34 @@ pub fn define_purpose(
     if let Some(m) = min_interval {
         check_ttl("min_interval", m);
     }
+    if let Some(d) = code_digits {
+        if !(6..=10).contains(&d) {
+            raise(
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("code_digits must be between 6 and 10 or NULL for no codes, not {d}"),
+            );
+        }
+    }
+    let max_attempts = input::required("max_attempts", max_attempts).or_raise();
+    if max_attempts <= 0 {
+        raise(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("max_attempts must be positive, not {max_attempts}"),
+        );
+    }
     Spi::connect_mut(|client| {
         if let Some(action) = action {
             check_action(client, action);
         }
         client
             .update(
-                "INSERT INTO linktoken.purposes (name, ttl, max_uses, revoke_previous, action, min_interval) \
-                 VALUES ($1, $2, $3, $4, $5, $6) \
+                "INSERT INTO linktoken.purposes (name, ttl, max_uses, revoke_previous, action, min_interval, \
+                                                 code_digits, max_attempts) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                  ON CONFLICT (name) DO UPDATE SET ttl = EXCLUDED.ttl, max_uses = EXCLUDED.max_uses, \
                    revoke_previous = EXCLUDED.revoke_previous, action = EXCLUDED.action, \
-                   min_interval = EXCLUDED.min_interval, \
+                   min_interval = EXCLUDED.min_interval, code_digits = EXCLUDED.code_digits, \
+                   max_attempts = EXCLUDED.max_attempts, \
                    updated_at = pg_catalog.now()",
                 None,
                 &[
@@ -155,6 +183,8 @@ pub fn define_purpose(
                     revoke_previous.into(),
                     action.into(),
                     min_interval.into(),
+                    code_digits.into(),
+                    max_attempts.into(),
                 ],
             )
             .or_raise();

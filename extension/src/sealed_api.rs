@@ -27,7 +27,7 @@ pub enum Presented {
     Sealed(token::TokenHash, Claims),
 }
 
-fn key(client: &SpiClient<'_>, kid: u32) -> Option<[u8; sealed::KEY_BYTES]> {
+pub fn key(client: &SpiClient<'_>, kid: u32) -> Option<[u8; sealed::KEY_BYTES]> {
     let kid = i32::try_from(kid).ok()?;
     // An unknown or retired key id is simply no key (the token is then `invalid`).
     let row = client
@@ -112,7 +112,7 @@ pub fn lookup(
     }
     let (uses, revoked) = spent(client, hash);
     let used_up = purpose.max_uses.is_some_and(|m| uses >= m);
-    let status = Status::of_unusable(revoked, used_up, expired(client, claims));
+    let status = Status::of_unusable(revoked, false, used_up, expired(client, claims));
     let ok = status == Status::Ok;
     let expires_at = if ok {
         client
@@ -249,7 +249,7 @@ pub fn revoke(client: &mut SpiClient<'_>, hash: &token::TokenHash, claims: &Clai
 }
 
 /// The current sealing key (newest not retired), made on first use.
-fn current_key(client: &mut SpiClient<'_>) -> (u32, [u8; sealed::KEY_BYTES]) {
+pub fn current_key(client: &mut SpiClient<'_>) -> (u32, [u8; sealed::KEY_BYTES]) {
     let row = client
         .select(
             "SELECT kid, secret FROM linktoken.keys WHERE retired_at IS NULL ORDER BY kid DESC LIMIT 1",

@@ -50,7 +50,8 @@ fn lookup_stored(client: &SpiClient<'_>, hash: &token::TokenHash, purpose: &str)
         .select(
             "SELECT subject, payload, expires_at, max_uses - use_count, \
                     revoked_at IS NOT NULL, consumed_at IS NOT NULL, \
-                    expires_at <= pg_catalog.clock_timestamp(), id \
+                    expires_at <= pg_catalog.clock_timestamp(), id, \
+                    code_hash IS NOT NULL AND linktoken.code_locked(purpose, subject) \
              FROM linktoken.tokens WHERE token_hash = $1 AND purpose = $2",
             Some(1),
             &[hash.as_slice().into(), purpose.into()],
@@ -61,6 +62,7 @@ fn lookup_stored(client: &SpiClient<'_>, hash: &token::TokenHash, purpose: &str)
     };
     let status = Status::of_unusable(
         row.get::<bool>(5).or_raise().unwrap_or(false),
+        row.get::<bool>(9).or_raise().unwrap_or(false),
         row.get::<bool>(6).or_raise().unwrap_or(false),
         row.get::<bool>(7).or_raise().unwrap_or(false),
     );
@@ -91,6 +93,18 @@ pub fn issue(
     payload: default!(Option<RawJsonb>, "'{}'"),
     ttl: default!(Option<Interval>, "NULL"),
 ) -> String {
+    issue_token(purpose, subject, payload, ttl, false).0
+}
+
+/// issue() and issue_with_code(): validates, throttles, revokes earlier tokens, stores the hash
+/// (and, with `with_code`, the keyed hash of a fresh typed code) and records the event.
+pub fn issue_token(
+    purpose: Option<&str>,
+    subject: Option<&str>,
+    payload: Option<RawJsonb>,
+    ttl: Option<Interval>,
+    with_code: bool,
+) -> (String, Option<String>) {
     let subject = input::required("subject", subject).or_raise();
     input::subject("subject", subject).or_raise();
     if let Some(p) = payload {
@@ -101,6 +115,15 @@ pub fn issue(
     }
     Spi::connect_mut(|client| {
         let purpose = purpose::load(client, purpose);
+        let code_digits = match (with_code, purpose.code_digits) {
+            (false, _) => None,
+            (true, Some(d)) => Some(d),
+            (true, None) => crate::errors::raise_with_hint(
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("purpose \"{}\" has no typed codes", purpose.name),
+                "Define it with code_digits (6 to 10): linktoken.define_purpose(name, ttl, ..., code_digits => 6).",
+            ),
+        };
         if purpose.revoke_previous || purpose.min_interval.is_some() {
             serialize_issues(client, &purpose, subject);
         }
@@ -112,15 +135,26 @@ pub fn issue(
         }
         let secret_bytes =
             usize::try_from(gucs::TOKEN_BYTES.get()).unwrap_or(token::DEFAULT_SECRET_BYTES);
-        let token = token::generate(secret_bytes).unwrap_or_else(|e| {
+        let random_failed = |e: token::RandomUnavailable| {
             crate::errors::raise(PgSqlErrorCode::ERRCODE_SYSTEM_ERROR, e.to_string())
-        });
+        };
+        let token = token::generate(secret_bytes).unwrap_or_else(random_failed);
         let hash = token::hash(&token);
+        let (code, code_hash, code_kid) = match code_digits {
+            None => (None, None, None),
+            Some(digits) => {
+                let code =
+                    linktoken_core::code::generate(digits as u32).unwrap_or_else(random_failed);
+                let (kid, key) = sealed_api::current_key(client);
+                let keyed = linktoken_core::code::hash(&key, &purpose.name, subject, &code);
+                (Some(code), Some(keyed.to_vec()), Some(kid as i32))
+            }
+        };
         client
             .update(
                 "WITH t AS ( \
-                   INSERT INTO linktoken.tokens (token_hash, purpose, subject, payload, expires_at, max_uses) \
-                   VALUES ($1, $2, $3, COALESCE($4, '{}'::pg_catalog.jsonb), pg_catalog.now() + $5, $6) \
+                   INSERT INTO linktoken.tokens (token_hash, purpose, subject, payload, expires_at, max_uses, code_hash, code_kid) \
+                   VALUES ($1, $2, $3, COALESCE($4, '{}'::pg_catalog.jsonb), pg_catalog.now() + $5, $6, $7, $8) \
                    RETURNING id, purpose, subject) \
                  INSERT INTO linktoken.events (event, purpose, subject, token_id) \
                  SELECT 'issued', purpose, subject, id FROM t",
@@ -132,10 +166,12 @@ pub fn issue(
                     payload.into(),
                     ttl.unwrap_or(purpose.ttl).into(),
                     purpose.max_uses.into(),
+                    code_hash.into(),
+                    code_kid.into(),
                 ],
             )
             .or_raise();
-        token
+        (token, code)
     })
 }
 
@@ -144,7 +180,7 @@ pub fn issue(
 /// statements take a new snapshot after the lock and see the earlier issue's token; under
 /// SERIALIZABLE PostgreSQL aborts a conflicting issue with 40001. Under REPEATABLE READ the
 /// snapshot predates the lock, so an earlier token could go unseen: refuse instead.
-fn serialize_issues(client: &mut SpiClient<'_>, purpose: &Purpose, subject: &str) {
+pub fn serialize_issues(client: &mut SpiClient<'_>, purpose: &Purpose, subject: &str) {
     // SAFETY: reading a backend-local global that PostgreSQL sets at transaction start.
     let isolation = unsafe { pg_sys::XactIsoLevel };
     if isolation == pg_sys::XACT_REPEATABLE_READ as i32 {
@@ -339,6 +375,7 @@ pub fn consume(
              WHERE token_hash = $1 AND purpose = $2 \
                AND consumed_at IS NULL AND revoked_at IS NULL \
                AND expires_at > pg_catalog.clock_timestamp() \
+               AND NOT (code_hash IS NOT NULL AND linktoken.code_locked(purpose, subject)) \
              RETURNING id, subject, payload",
             None,
             &[hash.as_slice().into(), purpose.name.as_str().into()],

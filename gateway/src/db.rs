@@ -58,6 +58,13 @@ pub struct Landing {
     pub page: Page,
 }
 
+/// What a typed code did.
+pub struct CodeRedemption {
+    pub status: String,
+    pub result: Option<serde_json::Value>,
+    pub attempts_left: Option<i32>,
+}
+
 /// What a form post did.
 pub struct Redemption {
     pub status: String,
@@ -69,6 +76,9 @@ const PRELUDE: &str = "SELECT pg_catalog.set_config('linktoken.client_ip', $1, t
                               pg_catalog.set_config('linktoken.user_agent', $2, true), \
                               pg_catalog.set_config('statement_timeout', $3, true)";
 const PEEK: &str = "SELECT status, page::text FROM linktoken.gateway_peek($1)";
+const CODE_PAGE: &str = "SELECT linktoken.gateway_code_page($1)::text";
+const REDEEM_CODE: &str = "SELECT status, result::text, attempts_left \
+                           FROM linktoken.redeem_code($1, $2, $3, $4::text::jsonb)";
 const REDEEM: &str =
     "SELECT status, result::text, page::text FROM linktoken.gateway_redeem($1, $2::text::jsonb)";
 
@@ -167,6 +177,58 @@ impl Db {
             status: row.get(0),
             result: result.and_then(|r| serde_json::from_str(&r).ok()),
             page: page_from(row.get(2)),
+        };
+        tx.commit().await?;
+        Ok(redemption)
+    }
+
+    /// The typed-code form's page for a purpose, None if it has no codes. READ ONLY.
+    pub async fn code_page(
+        &self,
+        purpose: &str,
+        ctx: &ClientContext,
+    ) -> Result<Option<Page>, DbError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.build_transaction().read_only(true).start().await?;
+        let prelude = tx.prepare_cached(PRELUDE).await?;
+        tx.execute(
+            &prelude,
+            &[&ctx.ip, &ctx.user_agent, &self.statement_timeout],
+        )
+        .await?;
+        let stmt = tx.prepare_cached(CODE_PAGE).await?;
+        let page: Option<String> = tx.query_one(&stmt, &[&purpose]).await?.get(0);
+        tx.commit().await?;
+        Ok(page.map(|p| page_from(Some(p))))
+    }
+
+    /// A typed code: redeems in one transaction (wrong codes are counted, so it commits either
+    /// way) and returns only after COMMIT succeeded.
+    pub async fn redeem_code(
+        &self,
+        purpose: &str,
+        subject: &str,
+        code: &str,
+        form: &str,
+        ctx: &ClientContext,
+    ) -> Result<CodeRedemption, DbError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let prelude = tx.prepare_cached(PRELUDE).await?;
+        tx.execute(
+            &prelude,
+            &[&ctx.ip, &ctx.user_agent, &self.statement_timeout],
+        )
+        .await?;
+        let stmt = tx.prepare_cached(REDEEM_CODE).await?;
+        let row = tx
+            .query_one(&stmt, &[&purpose, &subject, &code, &form])
+            .await?;
+        let result: Option<String> = row.get(1);
+        let redemption = CodeRedemption {
+            status: row.get(0),
+            result: result.and_then(|r| serde_json::from_str(&r).ok()),
+            attempts_left: row.get(2),
         };
         tx.commit().await?;
         Ok(redemption)

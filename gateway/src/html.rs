@@ -153,6 +153,13 @@ fn status_texts(status: &str) -> (&'static str, &'static [&'static str]) {
                 "Please use the link in the newest email, or request a new one from the site or app that sent it.",
             ],
         ),
+        "locked" => (
+            "Too many wrong codes",
+            &[
+                "For your safety, codes and links for this request are locked for a while after too many wrong codes.",
+                "Please wait, then request a new code from the site or app that sent it.",
+            ],
+        ),
         "unbound" => (
             "Open the link in the browser where you asked for it",
             &["For your security, this link only works in the browser where you asked for it. Open it there, or enter the code instead."],

@@ -44,6 +44,7 @@ type Resp = Response<Full<Bytes>>;
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Route<'a> {
     Link(&'a str),
+    Code(&'a str),
     Health,
     Metrics,
     Style,
@@ -54,6 +55,7 @@ impl Route<'_> {
     fn name(&self) -> &'static str {
         match self {
             Route::Link(_) => "link",
+            Route::Code(_) => "code",
             Route::Health => "healthz",
             Route::Metrics => "metrics",
             Route::Style => "static",
@@ -67,10 +69,21 @@ fn route(path: &str) -> Route<'_> {
         "/healthz" => Route::Health,
         "/metrics" => Route::Metrics,
         "/static/style.css" => Route::Style,
-        _ => match path.strip_prefix("/t/") {
-            Some(token) if !token.is_empty() && !token.contains('/') => Route::Link(token),
-            _ => Route::Other,
-        },
+        _ => {
+            if let Some(token) = path
+                .strip_prefix("/t/")
+                .filter(|t| !t.is_empty() && !t.contains('/'))
+            {
+                Route::Link(token)
+            } else if let Some(purpose) = path
+                .strip_prefix("/code/")
+                .filter(|p| linktoken_core::input::purpose_name("purpose", p).is_ok())
+            {
+                Route::Code(purpose)
+            } else {
+                Route::Other
+            }
+        }
     }
 }
 
@@ -82,6 +95,7 @@ fn log_path(route: &Route<'_>) -> String {
             let prefix: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
             format!("/t/#{prefix}")
         }
+        Route::Code(purpose) => format!("/code/{purpose}"),
         Route::Health => "/healthz".into(),
         Route::Metrics => "/metrics".into(),
         Route::Style => "/static/style.css".into(),
@@ -153,6 +167,9 @@ async fn dispatch(app: &App, req: Request<Incoming>, route: Route<'_>, ip: IpAdd
         Route::Link(tok) if read_only => landing(app, &req, tok, ip).await,
         Route::Link(tok) if method == Method::POST => submit(app, req, tok, ip).await,
         Route::Link(_) => not_allowed(app, "GET, HEAD, POST"),
+        Route::Code(purpose) if read_only => code_form(app, &req, purpose, ip).await,
+        Route::Code(purpose) if method == Method::POST => code_submit(app, req, purpose, ip).await,
+        Route::Code(_) => not_allowed(app, "GET, HEAD, POST"),
         _ if !read_only => not_allowed(app, "GET, HEAD"),
         Route::Health => {
             if app.db.healthy().await {
@@ -207,12 +224,7 @@ fn context(req_headers: &HeaderMap, ip: IpAddr) -> ClientContext {
 
 /// Rate limit and shape check shared by GET and POST: Some(response) to send instead.
 fn precheck(app: &App, token: &str, ip: IpAddr) -> Option<Resp> {
-    if let Some(wait) = app.limiter.check(ip, Instant::now()) {
-        let mut resp = error(app, StatusCode::TOO_MANY_REQUESTS, "Too many attempts", "Too many links that did not work came from your address. Please wait a minute and try again.");
-        resp.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(wait.as_secs().max(1)),
-        );
+    if let Some(resp) = rate_limited(app, ip) {
         return Some(resp);
     }
     if !linktoken_core::is_well_formed(token) {
@@ -254,14 +266,30 @@ fn content_type_ok(headers: &HeaderMap) -> bool {
     essence == "application/x-www-form-urlencoded" || essence == "multipart/form-data"
 }
 
-async fn submit(app: &App, req: Request<Incoming>, tok: &str, ip: IpAddr) -> Resp {
-    if !content_type_ok(req.headers()) {
-        return error(
+/// Reads and parses a form body: 415 for other content types, 413 over MAX_BODY (with or
+/// without Content-Length), 408 when it arrives too slowly, 400 when it cannot be parsed.
+async fn read_form(
+    app: &App,
+    req: Request<Incoming>,
+) -> Result<serde_json::Map<String, serde_json::Value>, Resp> {
+    let unsupported = || {
+        error(
             app,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Unsupported form",
             "Please submit the form from the page.",
-        );
+        )
+    };
+    let unreadable = || {
+        error(
+            app,
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "The form could not be read.",
+        )
+    };
+    if !content_type_ok(req.headers()) {
+        return Err(unsupported());
     }
     let declared = req
         .headers()
@@ -269,12 +297,8 @@ async fn submit(app: &App, req: Request<Incoming>, tok: &str, ip: IpAddr) -> Res
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
-        return too_large(app);
+        return Err(too_large(app));
     }
-    if let Some(resp) = precheck(app, tok, ip) {
-        return resp;
-    }
-    let ctx = context(req.headers(), ip);
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -287,42 +311,32 @@ async fn submit(app: &App, req: Request<Incoming>, tok: &str, ip: IpAddr) -> Res
     .await
     {
         Err(_) => {
-            return error(
+            return Err(error(
                 app,
                 StatusCode::REQUEST_TIMEOUT,
                 "Too slow",
                 "The form took too long to arrive. Please try again.",
-            )
+            ))
         }
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(app),
-        Ok(Err(_)) => {
-            return error(
-                app,
-                StatusCode::BAD_REQUEST,
-                "Bad request",
-                "The form could not be read.",
-            )
-        }
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large(app)),
+        Ok(Err(_)) => return Err(unreadable()),
         Ok(Ok(collected)) => collected.to_bytes(),
     };
-    let fields = match form::parse(content_type.as_deref(), &body) {
+    match form::parse(content_type.as_deref(), &body) {
+        Ok(fields) => Ok(fields),
+        Err(form::FormError::UnsupportedType) => Err(unsupported()),
+        Err(_) => Err(unreadable()),
+    }
+}
+
+async fn submit(app: &App, req: Request<Incoming>, tok: &str, ip: IpAddr) -> Resp {
+    if let Some(resp) = precheck(app, tok, ip) {
+        return resp;
+    }
+    let ctx = context(req.headers(), ip);
+    let fields = match read_form(app, req).await {
         Ok(fields) => fields,
-        Err(form::FormError::UnsupportedType) => {
-            return error(
-                app,
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Unsupported form",
-                "Please submit the form from the page.",
-            )
-        }
-        Err(_) => {
-            return error(
-                app,
-                StatusCode::BAD_REQUEST,
-                "Bad request",
-                "The form could not be read.",
-            )
-        }
+        Err(resp) => return resp,
     };
     let one_click = page::is_one_click(&fields);
     let form_json = serde_json::Value::Object(fields.clone()).to_string();
@@ -352,6 +366,143 @@ async fn submit(app: &App, req: Request<Incoming>, tok: &str, ip: IpAddr) -> Res
                 app.templates
                     .landing(&page, &format!("/t/{tok}"), Some(&message), &fields),
             )
+        }
+        Err(e) => db_error(app, e),
+    }
+}
+
+/// Too many failed lookups from this address: the 429 to send instead.
+fn rate_limited(app: &App, ip: IpAddr) -> Option<Resp> {
+    let wait = app.limiter.check(ip, Instant::now())?;
+    let mut resp = error(
+        app,
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many attempts",
+        "Too many links or codes that did not work came from your address. Please wait a minute and try again.",
+    );
+    resp.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(wait.as_secs().max(1)),
+    );
+    Some(resp)
+}
+
+/// GET /code/{purpose}: the typed-code form (subject, code, and the purpose's own fields).
+async fn code_form(app: &App, req: &Request<Incoming>, purpose: &str, ip: IpAddr) -> Resp {
+    if let Some(resp) = rate_limited(app, ip) {
+        return resp;
+    }
+    match app.db.code_page(purpose, &context(req.headers(), ip)).await {
+        Ok(Some(page)) => html(
+            StatusCode::OK,
+            app.templates.landing(
+                &page.code_form(),
+                &format!("/code/{purpose}"),
+                None,
+                &Default::default(),
+            ),
+        ),
+        Ok(None) => error(
+            app,
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is nothing here.",
+        ),
+        Err(e) => db_error(app, e),
+    }
+}
+
+/// POST /code/{purpose}: redeems with a typed code through linktoken.redeem_code.
+async fn code_submit(app: &App, req: Request<Incoming>, purpose: &str, ip: IpAddr) -> Resp {
+    if let Some(resp) = rate_limited(app, ip) {
+        return resp;
+    }
+    let ctx = context(req.headers(), ip);
+    let mut fields = match read_form(app, req).await {
+        Ok(fields) => fields,
+        Err(resp) => return resp,
+    };
+    let page = match app.db.code_page(purpose, &ctx).await {
+        Ok(Some(page)) => page,
+        Ok(None) => {
+            return error(
+                app,
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is nothing here.",
+            )
+        }
+        Err(e) => return db_error(app, e),
+    };
+    let code_form = page.code_form();
+    let action = format!("/code/{purpose}");
+    let again = |message: &str, fields: &serde_json::Map<String, serde_json::Value>| {
+        let mut values = fields.clone();
+        values.remove(page::CODE_FIELD);
+        html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            app.templates
+                .landing(&code_form, &action, Some(message), &values),
+        )
+    };
+    if let Err(refused) = code_form.check_form(&fields) {
+        return again(&refused.0, &fields);
+    }
+    let text = |v: Option<serde_json::Value>| {
+        v.and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    let subject = text(fields.remove(page::SUBJECT_FIELD));
+    let code = text(fields.remove(page::CODE_FIELD));
+    let form_json = serde_json::Value::Object(fields.clone()).to_string();
+    match app
+        .db
+        .redeem_code(purpose, &subject, &code, &form_json, &ctx)
+        .await
+    {
+        Ok(r) => {
+            app.metrics.redemption(&r.status);
+            let mut shown = fields.clone();
+            shown.insert(
+                page::SUBJECT_FIELD.to_owned(),
+                serde_json::Value::String(subject),
+            );
+            match r.status.as_str() {
+                "ok" => success(app, &page, r.result.as_ref()),
+                "wrong_code" => {
+                    app.limiter.failed(ip, Instant::now());
+                    let left = r.attempts_left.unwrap_or(0);
+                    let plural = if left == 1 { "attempt" } else { "attempts" };
+                    again(
+                        &format!("That code is not right. {left} {plural} left."),
+                        &shown,
+                    )
+                }
+                "invalid" => {
+                    app.limiter.failed(ip, Instant::now());
+                    again("No code is waiting for this address, or it has expired. Please ask for a new one.", &shown)
+                }
+                "locked" => {
+                    app.limiter.failed(ip, Instant::now());
+                    html(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        app.templates.status("locked"),
+                    )
+                }
+                other => {
+                    app.limiter.failed(ip, Instant::now());
+                    status_page(app, other)
+                }
+            }
+        }
+        Err(DbError::Rejected(message)) => {
+            app.metrics.redemption("rejected");
+            let mut shown = fields.clone();
+            shown.insert(
+                page::SUBJECT_FIELD.to_owned(),
+                serde_json::Value::String(subject),
+            );
+            again(&message, &shown)
         }
         Err(e) => db_error(app, e),
     }

@@ -1,0 +1,124 @@
+//! Typed codes through the gateway: the code form, wrong codes with attempts left, the lock
+//! (which also locks the link), and a successful redemption by code.
+
+use linktoken_integration::gateway::Gateway;
+use linktoken_integration::http;
+use linktoken_integration::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_form_wrong_codes_lock_and_success() {
+    let c = connect().await;
+    let p = format!("gwcode_{}", tag());
+    c.execute(
+        "SELECT linktoken.define_purpose($1, '10 minutes', code_digits => 6, max_attempts => 3)",
+        &[&p],
+    )
+    .await
+    .unwrap();
+    c.execute(
+        r#"SELECT linktoken.set_page($1, '{"title": "Sign in", "subject_label": "Your email"}')"#,
+        &[&p],
+    )
+    .await
+    .unwrap();
+    let role = format!("it_gwcode_{}", tag());
+    c.batch_execute(&format!(
+        "CREATE ROLE {role} LOGIN IN ROLE linktoken_gateway"
+    ))
+    .await
+    .unwrap();
+    let cfg = config();
+    let url = format!(
+        "host=127.0.0.1 port={} user={role} dbname={}",
+        cfg.get_ports()[0],
+        cfg.get_dbname().unwrap()
+    );
+    let gw = Gateway::start(&url, &[]);
+    let addr = gw.addr;
+    let issue_code = |subject: &'static str| {
+        let (c, p) = (&c, p.clone());
+        async move {
+            let row = c
+                .query_one(
+                    "SELECT token, code FROM linktoken.issue_with_code($1, $2)",
+                    &[&p, &subject],
+                )
+                .await
+                .unwrap();
+            (row.get::<_, String>(0), row.get::<_, String>(1))
+        }
+    };
+    let form_path = format!("/code/{p}");
+    let wrong = |code: &str| format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
+
+    // The form asks for the subject (with the configured label) and the code.
+    let form = http::get(addr, &form_path);
+    assert_eq!(form.status, 200);
+    assert!(
+        form.body.contains("Your email") && form.body.contains("name=\"code\""),
+        "{}",
+        form.body
+    );
+    assert!(
+        !form.body.contains("name=\"confirm\""),
+        "the code itself is the person's input"
+    );
+    assert_eq!(http::get(addr, "/code/no_such_purpose").status, 404);
+
+    // A wrong code: 422 with attempts left; the right one (typed with a space) signs in.
+    let (link, code) = issue_code("anna@example.org").await;
+    let r = http::post_form(
+        addr,
+        &form_path,
+        &[("subject", "anna@example.org"), ("code", &wrong(&code))],
+    );
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("2 attempts left"), "{}", r.body);
+    let spaced = format!("{} {}", &code[..3], &code[3..]);
+    let ok = http::post_form(
+        addr,
+        &form_path,
+        &[("subject", "anna@example.org"), ("code", &spaced)],
+    );
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(
+        peek_status(&c, &link, &p).await,
+        "used",
+        "code and link are one token"
+    );
+
+    // Three wrong codes lock the subject: the code form says so, and the link is locked too.
+    let (link, code) = issue_code("ben@example.org").await;
+    let mut last = 0;
+    for _ in 0..3 {
+        last = http::post_form(
+            addr,
+            &form_path,
+            &[("subject", "ben@example.org"), ("code", &wrong(&code))],
+        )
+        .status;
+    }
+    assert_eq!(last, 429, "the third wrong code locks");
+    let right = http::post_form(
+        addr,
+        &form_path,
+        &[("subject", "ben@example.org"), ("code", &code)],
+    );
+    assert_eq!(right.status, 429);
+    assert!(
+        right.body.contains("Too many wrong codes"),
+        "{}",
+        right.body
+    );
+    let link_page = http::get(addr, &format!("/t/{link}"));
+    assert_eq!(link_page.status, 410);
+    assert_eq!(peek_status(&c, &link, &p).await, "locked");
+
+    // A form without the code is refused before the database counts anything.
+    let missing = http::post_form(addr, &form_path, &[("subject", "anna@example.org")]);
+    assert_eq!(missing.status, 422);
+    assert!(
+        !gw.log().join("\n").contains(&code),
+        "no code in the gateway log"
+    );
+}
