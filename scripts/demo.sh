@@ -40,12 +40,19 @@ link() { # link PURPOSE SUBJECT [PAYLOAD]
     echo "$BASE/t/$t"
 }
 ASSIGNMENT=$(psql_q -At -d linktoken_demo -c "SELECT id FROM app.assignments LIMIT 1")
+# The demo plays the app that would set the bind cookie in the asking browser: a random value.
+BIND=$(psql_q -At -d linktoken_demo -c "SELECT encode(gen_random_bytes(24), 'hex')")
+IFS='|' read -r MAGIC_TOKEN MAGIC_CODE < <(psql_q -At -d linktoken_demo \
+    -c "SELECT token, code FROM linktoken.issue_with_code('magic_login', '42', bind => '$BIND')")
+MAGIC_LINK="$BASE/t/$MAGIC_TOKEN"
 cat <<EOT
 
 Open these in a browser (each link works once, except unsubscribe):
   1. Verify email address:      $(link verify_email 42 '{"email": "anna@example.org"}')
   2. Reset password:            $(link password_reset 42)
-  3. Magic sign-in:             $(link magic_login 42)
+  3. Magic sign-in:             $MAGIC_LINK
+     (bound to the browser that asked for it, so here it shows the code form instead; the code
+      is $MAGIC_CODE for user number 42, at $BASE/code/magic_login)
   4. Unsubscribe (one-click):   $(link newsletter_unsubscribe 42)
   5. PHQ-9 questionnaire:       $(link phq9 "$ASSIGNMENT")
 

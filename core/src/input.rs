@@ -107,6 +107,21 @@ pub fn max_uses(arg: &'static str, value: Option<i32>) -> Result<(), InputError>
     }
 }
 
+/// A browser's bind value (the random cookie an app sets when someone asks for a link):
+/// 16 to 256 URL- and cookie-safe characters.
+pub fn bind_value(arg: &'static str, bind: &str) -> Result<(), InputError> {
+    let ok_chars = bind
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.' || b == b'~');
+    if !(16..=256).contains(&bind.len()) || !ok_chars {
+        return Err(InputError::Invalid(
+            arg,
+            "must be 16 to 256 characters from A-Z, a-z, 0-9, - _ . ~ (a random value, e.g. a token)".into(),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

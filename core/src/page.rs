@@ -270,7 +270,7 @@ impl Page {
                     .clone()
                     .unwrap_or_else(|| "Enter your code".to_owned()),
             ),
-            text: Some("Enter the address you asked with and the code from the email.".to_owned()),
+            text: Some("Enter the code from the email.".to_owned()),
             fields,
             ..self.clone()
         }

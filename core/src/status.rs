@@ -21,10 +21,13 @@ pub enum Status {
     /// Too many wrong codes for this subject and purpose: codes and links are locked until the
     /// window ends.
     Locked,
+    /// A link bound to the browser that asked for it, opened without that browser's value
+    /// (another device, or a scanner): nothing is consumed; the code still works.
+    Unbound,
 }
 
 impl Status {
-    pub const ALL: [Status; 7] = [
+    pub const ALL: [Status; 8] = [
         Status::Ok,
         Status::Invalid,
         Status::Expired,
@@ -32,6 +35,7 @@ impl Status {
         Status::Revoked,
         Status::WrongCode,
         Status::Locked,
+        Status::Unbound,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +47,7 @@ impl Status {
             Status::Revoked => "revoked",
             Status::WrongCode => "wrong_code",
             Status::Locked => "locked",
+            Status::Unbound => "unbound",
         }
     }
 
@@ -86,7 +91,8 @@ mod tests {
                 "used",
                 "revoked",
                 "wrong_code",
-                "locked"
+                "locked",
+                "unbound"
             ]
         );
     }

@@ -12,7 +12,8 @@ CREATE TABLE @extschema@.purposes (
     updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
     min_interval    interval CHECK (min_interval > interval '0'), -- 0.2.0: least time between two tokens of a subject
     code_digits     integer CHECK (code_digits BETWEEN 6 AND 10), -- 0.2.0: typed codes (NULL: none)
-    max_attempts    integer NOT NULL DEFAULT 5 CHECK (max_attempts > 0) -- 0.2.0: wrong codes before the lock
+    max_attempts    integer NOT NULL DEFAULT 5 CHECK (max_attempts > 0), -- 0.2.0: wrong codes before the lock
+    bind_browser    boolean NOT NULL DEFAULT false -- 0.2.0: links work only with the issuing browser's bind value
 );
 
 CREATE SEQUENCE @extschema@.tokens_id_seq AS bigint;
@@ -31,6 +32,7 @@ CREATE TABLE @extschema@.tokens (
     revoked_at   timestamptz,
     code_hash    bytea,                           -- 0.2.0: HMAC-SHA-256 of the typed code (keyed, see linktoken.keys)
     code_kid     integer,                         -- 0.2.0: the key that code_hash was made with
+    bind_hash    bytea,                           -- 0.2.0: SHA-256 of the browser's bind value (bind_browser purposes)
     CHECK (max_uses IS NULL OR use_count <= max_uses)
 ) WITH (fillfactor = 90);                         -- room for HOT updates on redeem
 ALTER SEQUENCE @extschema@.tokens_id_seq OWNED BY @extschema@.tokens.id;

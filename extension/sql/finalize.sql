@@ -29,19 +29,19 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA @extschema@ FROM PUBLIC;
 
 GRANT USAGE ON SCHEMA @extschema@ TO linktoken_issuer, linktoken_gateway;
 GRANT EXECUTE ON FUNCTION
-    @extschema@.issue(text, text, jsonb, interval),
+    @extschema@.issue(text, text, jsonb, interval, text),
     @extschema@.seal(text, text, jsonb, interval),
-    @extschema@.issue_with_code(text, text, jsonb, interval),
-    @extschema@.peek(text, text),
+    @extschema@.issue_with_code(text, text, jsonb, interval, text),
+    @extschema@.peek(text, text, text),
     @extschema@.revoke(text),
     @extschema@.revoke_subject(text, text),
     @extschema@.revoke_on_change()
 TO linktoken_issuer;
 GRANT EXECUTE ON FUNCTION
-    @extschema@.peek(text, text),
-    @extschema@.redeem(text, text, jsonb),
-    @extschema@.gateway_peek(text),
-    @extschema@.gateway_redeem(text, jsonb),
+    @extschema@.peek(text, text, text),
+    @extschema@.redeem(text, text, jsonb, text),
+    @extschema@.gateway_peek(text, text),
+    @extschema@.gateway_redeem(text, jsonb, text),
     @extschema@.redeem_code(text, text, text, jsonb),
     @extschema@.gateway_code_page(text)
 TO linktoken_gateway;
@@ -51,13 +51,13 @@ COMMENT ON TABLE @extschema@.purposes IS 'What tokens are for: lifetime, use lim
 COMMENT ON TABLE @extschema@.tokens IS 'Issued tokens, stored only as SHA-256 hashes';
 COMMENT ON TABLE @extschema@.events IS 'Append-only audit log: issued, redeemed, rejected, revoked, purged (token ids, never tokens)';
 
-COMMENT ON FUNCTION @extschema@.define_purpose(text, interval, integer, boolean, regprocedure, interval, integer, integer) IS
-'Creates or updates a purpose. ttl: lifetime of its tokens; max_uses: uses per token (NULL = unlimited); revoke_previous: issuing revokes the subject''s other outstanding tokens of this purpose; action: a SECURITY DEFINER function (subject text, payload jsonb, form jsonb) RETURNS jsonb with a pinned search_path, run by redeem in the same transaction; min_interval: least time between two tokens for one subject (issue raises 53400 sooner); code_digits: 6 to 10 for typed codes (issue_with_code, redeem_code), NULL for none; max_attempts: wrong codes per subject before its codes and links are locked for the ttl window. Owner only.';
-COMMENT ON FUNCTION @extschema@.issue(text, text, jsonb, interval) IS
-'Issues a token for (purpose, subject) and returns it: the only moment it exists in clear; only its SHA-256 is stored. payload travels with the token to peek/redeem and the action (64 KiB at most); ttl NULL takes the purpose''s. Role linktoken_issuer.';
-COMMENT ON FUNCTION @extschema@.peek(text, text) IS
-'Validates a token for a purpose without consuming it (what a link click does). status: ok, invalid, expired, used, revoked; subject, payload, expires_at and uses_left only when ok (uses_left NULL = unlimited). Roles linktoken_issuer, linktoken_gateway.';
-COMMENT ON FUNCTION @extschema@.redeem(text, text, jsonb) IS
+COMMENT ON FUNCTION @extschema@.define_purpose(text, interval, integer, boolean, regprocedure, interval, integer, integer, boolean) IS
+'Creates or updates a purpose. ttl: lifetime of its tokens; max_uses: uses per token (NULL = unlimited); revoke_previous: issuing revokes the subject''s other outstanding tokens of this purpose; action: a SECURITY DEFINER function (subject text, payload jsonb, form jsonb) RETURNS jsonb with a pinned search_path, run by redeem in the same transaction; min_interval: least time between two tokens for one subject (issue raises 53400 sooner); code_digits: 6 to 10 for typed codes (issue_with_code, redeem_code), NULL for none; max_attempts: wrong codes per subject before its codes and links are locked for the ttl window; bind_browser: links work only with the bind value of the browser that asked for them (status unbound otherwise; codes still work). Owner only.';
+COMMENT ON FUNCTION @extschema@.issue(text, text, jsonb, interval, text) IS
+'Issues a token for (purpose, subject) and returns it: the only moment it exists in clear; only its SHA-256 is stored. payload travels with the token to peek/redeem and the action (64 KiB at most); ttl NULL takes the purpose''s. bind: the value of a random cookie set in the browser that asked (required for bind_browser purposes; only its hash is stored). Role linktoken_issuer.';
+COMMENT ON FUNCTION @extschema@.peek(text, text, text) IS
+'Validates a token for a purpose without consuming it (what a link click does). status: ok, invalid, expired, used, revoked, locked, unbound (a bind_browser token without its browser''s bind value); subject, payload, expires_at and uses_left only when ok (uses_left NULL = unlimited). Roles linktoken_issuer, linktoken_gateway.';
+COMMENT ON FUNCTION @extschema@.redeem(text, text, jsonb, text) IS
 'Consumes one use of a token and runs the purpose''s action with (subject, payload, form) in the same transaction; result is what the action returned. Exactly once under concurrency (READ COMMITTED). If the action raises, its error reaches the caller and the token is not consumed. Role linktoken_gateway.';
 COMMENT ON FUNCTION @extschema@.revoke(text) IS
 'Revokes one outstanding token; true if it was outstanding. Role linktoken_issuer.';
@@ -67,9 +67,9 @@ COMMENT ON FUNCTION @extschema@.purge() IS
 'Deletes tokens that expired, were used up or were revoked longer ago than the setting linktoken.retention (default 7 days), in bounded batches, and spent-list entries of expired sealed tokens; returns how many. Owner only.';
 COMMENT ON FUNCTION @extschema@.set_page(text, jsonb) IS
 'Sets the landing page the gateway shows for a purpose''s links: {"title", "text", "button", "fields": [{"name", "type" (text, email, password, number, textarea, checkbox, radio, select), "label", "required", "minlength", "options": [{"value", "label"}], "same_as"}], "success_url" (a same-origin path), "success_title", "success_text", "one_click" (RFC 8058), "confirm_label"}. A page without a required field gets a required confirmation checkbox. Owner only.';
-COMMENT ON FUNCTION @extschema@.gateway_peek(text) IS
+COMMENT ON FUNCTION @extschema@.gateway_peek(text, text) IS
 'For the gateway''s GET /t/{token}: like peek, for whatever purpose the token was issued for; returns the status, the purpose, its landing page and uses_left. Changes nothing. Role linktoken_gateway.';
-COMMENT ON FUNCTION @extschema@.gateway_redeem(text, jsonb) IS
+COMMENT ON FUNCTION @extschema@.gateway_redeem(text, jsonb, text) IS
 'For the gateway''s POST /t/{token}: checks the form against the purpose''s page (22023 naming the field when it falls short, nothing consumed), then redeems exactly like redeem, running the action. Returns status, purpose, the action''s result and the page. Role linktoken_gateway.';
 COMMENT ON FUNCTION @extschema@.raise_throttled(text, integer) IS
 'Internal: raises SQLSTATE 53400 (configuration_limit_exceeded) for issue() when min_interval has not passed; DETAIL holds the seconds to wait.';
@@ -83,7 +83,7 @@ COMMENT ON FUNCTION @extschema@.retire_key(integer) IS
 'Retires a sealing key: tokens sealed under it no longer open (status invalid). Returns false if it was already retired or does not exist. Owner only.';
 COMMENT ON TABLE @extschema@.keys IS 'Keys that seal and open sealed tokens; readable by no application role and never part of pg_dump';
 COMMENT ON TABLE @extschema@.spent IS 'Uses and revocations of sealed tokens with finite use limits, kept until they expire';
-COMMENT ON FUNCTION @extschema@.issue_with_code(text, text, jsonb, interval) IS
+COMMENT ON FUNCTION @extschema@.issue_with_code(text, text, jsonb, interval, text) IS
 'Like issue, for a purpose with code_digits: returns the link token and a typed code of random digits for the same token row (the email can carry both). Only a keyed hash of the code is stored (HMAC-SHA-256 under a key in linktoken.keys, which no dump contains). Role linktoken_issuer.';
 COMMENT ON FUNCTION @extschema@.redeem_code(text, text, text, jsonb) IS
 'Redeems the subject''s outstanding code token with a typed code (spaces and dashes ignored), exactly like redeem. status: ok, wrong_code (attempts_left says how many remain), locked (max_attempts wrong codes within the ttl window; re-issuing does not reset the count; the link is locked too), invalid (no code outstanding). Role linktoken_gateway.';

@@ -1,8 +1,10 @@
 -- linktoken 0.1.0 -> 0.2.0: issue throttling (purpose option min_interval), automatic revocation
 -- on state change (trigger function revoke_on_change), sealed stateless tokens (seal, rotate_key,
 -- retire_key, tables keys and spent), typed codes (issue_with_code, redeem_code, purpose options
--- code_digits and max_attempts, table code_attempts, gateway_code_page) and the purge worker (no SQL objects).
--- Released scripts are frozen.
+-- code_digits and max_attempts, table code_attempts, gateway_code_page), same-browser binding
+-- (purpose option bind_browser; a bind argument for issue, issue_with_code, peek, redeem and the
+-- gateway functions; status unbound) and the purge worker (no SQL objects). Released scripts are
+-- frozen.
 --
 -- Run ALTER EXTENSION linktoken UPDATE right after installing the 0.2.0 build: until then the
 -- 0.1.0 functions run the 0.2.0 library against the 0.1.0 schema and fail with clear errors.
@@ -10,12 +12,21 @@
 ALTER TABLE @extschema@.purposes
     ADD COLUMN min_interval interval CHECK (min_interval > interval '0'), -- 0.2.0: least time between two tokens of a subject
     ADD COLUMN code_digits integer CHECK (code_digits BETWEEN 6 AND 10), -- 0.2.0: typed codes (NULL: none)
-    ADD COLUMN max_attempts integer NOT NULL DEFAULT 5 CHECK (max_attempts > 0); -- 0.2.0: wrong codes before the lock
+    ADD COLUMN max_attempts integer NOT NULL DEFAULT 5 CHECK (max_attempts > 0), -- 0.2.0: wrong codes before the lock
+    ADD COLUMN bind_browser boolean NOT NULL DEFAULT false; -- 0.2.0: links work only with the issuing browser's bind value
 ALTER TABLE @extschema@.tokens
     ADD COLUMN code_hash bytea,   -- 0.2.0: HMAC-SHA-256 of the typed code (keyed, see linktoken.keys)
-    ADD COLUMN code_kid integer;  -- 0.2.0: the key that code_hash was made with
+    ADD COLUMN code_kid integer,  -- 0.2.0: the key that code_hash was made with
+    ADD COLUMN bind_hash bytea;   -- 0.2.0: SHA-256 of the browser's bind value (bind_browser purposes)
 
+-- New optional arguments (existing calls keep working): the 0.1.0 signatures go.
 DROP FUNCTION @extschema@.define_purpose(text, interval, integer, boolean, regprocedure);
+DROP FUNCTION @extschema@.issue(text, text, jsonb, interval);
+DROP FUNCTION @extschema@.peek(text, text);
+DROP FUNCTION @extschema@.redeem(text, text, jsonb);
+DROP FUNCTION @extschema@.gateway_peek(text);
+DROP FUNCTION @extschema@.gateway_redeem(text, jsonb);
+
 CREATE FUNCTION @extschema@."define_purpose"(
 	"name" TEXT, /* Option < & str > */
 	"ttl" interval, /* Option < Interval > */
@@ -24,12 +35,86 @@ CREATE FUNCTION @extschema@."define_purpose"(
 	"action" regprocedure DEFAULT NULL, /* Option < RegProcedure > */
 	"min_interval" interval DEFAULT NULL, /* Option < Interval > */
 	"code_digits" INT DEFAULT NULL, /* Option < i32 > */
-	"max_attempts" INT DEFAULT 5 /* Option < i32 > */
+	"max_attempts" INT DEFAULT 5, /* Option < i32 > */
+	"bind_browser" bool DEFAULT false /* Option < bool > */
 ) RETURNS void
 VOLATILE SECURITY DEFINER PARALLEL UNSAFE
 SET search_path TO @extschema@, pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'define_purpose_wrapper';
+
+CREATE FUNCTION @extschema@."issue"(
+	"purpose" TEXT, /* Option < & str > */
+	"subject" TEXT, /* Option < & str > */
+	"payload" jsonb DEFAULT '{}', /* Option < RawJsonb > */
+	"ttl" interval DEFAULT NULL, /* Option < Interval > */
+	"bind" TEXT DEFAULT NULL /* Option < & str > */
+) RETURNS TEXT /* String */
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO @extschema@, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'issue_wrapper';
+
+CREATE FUNCTION @extschema@."peek"(
+	"token" TEXT, /* Option < & str > */
+	"purpose" TEXT, /* Option < & str > */
+	"bind" TEXT DEFAULT NULL /* Option < & str > */
+) RETURNS TABLE (
+	"status" TEXT,  /* String */
+	"subject" TEXT,  /* Option < String > */
+	"payload" jsonb,  /* Option < RawJsonb > */
+	"expires_at" timestamp with time zone,  /* Option < TimestampWithTimeZone > */
+	"uses_left" INT  /* Option < i32 > */
+)
+STABLE SECURITY DEFINER PARALLEL SAFE
+SET search_path TO @extschema@, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'peek_wrapper';
+
+CREATE FUNCTION @extschema@."redeem"(
+	"token" TEXT, /* Option < & str > */
+	"purpose" TEXT, /* Option < & str > */
+	"form" jsonb DEFAULT NULL, /* Option < RawJsonb > */
+	"bind" TEXT DEFAULT NULL /* Option < & str > */
+) RETURNS TABLE (
+	"status" TEXT,  /* String */
+	"subject" TEXT,  /* Option < String > */
+	"payload" jsonb,  /* Option < RawJsonb > */
+	"result" jsonb  /* Option < RawJsonb > */
+)
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO @extschema@, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'redeem_wrapper';
+
+CREATE FUNCTION @extschema@."gateway_peek"(
+	"token" TEXT, /* Option < & str > */
+	"bind" TEXT DEFAULT NULL /* Option < & str > */
+) RETURNS TABLE (
+	"status" TEXT,  /* String */
+	"purpose" TEXT,  /* Option < String > */
+	"page" jsonb,  /* Option < RawJsonb > */
+	"uses_left" INT  /* Option < i32 > */
+)
+STABLE SECURITY DEFINER PARALLEL SAFE
+SET search_path TO @extschema@, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'gateway_peek_wrapper';
+
+CREATE FUNCTION @extschema@."gateway_redeem"(
+	"token" TEXT, /* Option < & str > */
+	"form" jsonb DEFAULT NULL, /* Option < RawJsonb > */
+	"bind" TEXT DEFAULT NULL /* Option < & str > */
+) RETURNS TABLE (
+	"status" TEXT,  /* String */
+	"purpose" TEXT,  /* Option < String > */
+	"result" jsonb,  /* Option < RawJsonb > */
+	"page" jsonb  /* Option < RawJsonb > */
+)
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO @extschema@, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'gateway_redeem_wrapper';
 
 -- Raised by issue() when a purpose's min_interval has not passed since the subject's last token.
 -- SQLSTATE 53400 (configuration_limit_exceeded: the purpose's configured limit); DETAIL is the
@@ -169,7 +254,8 @@ CREATE FUNCTION @extschema@."issue_with_code"(
 	"purpose" TEXT, /* Option < & str > */
 	"subject" TEXT, /* Option < & str > */
 	"payload" jsonb DEFAULT '{}', /* Option < RawJsonb > */
-	"ttl" interval DEFAULT NULL /* Option < Interval > */
+	"ttl" interval DEFAULT NULL, /* Option < Interval > */
+	"bind" TEXT DEFAULT NULL /* Option < & str > */
 ) RETURNS TABLE (
 	"token" TEXT,  /* String */
 	"code" TEXT  /* String */
@@ -205,13 +291,18 @@ LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'gateway_code_page_wrapper';
 
 REVOKE ALL ON FUNCTION
-    @extschema@.define_purpose(text, interval, integer, boolean, regprocedure, interval, integer, integer),
+    @extschema@.define_purpose(text, interval, integer, boolean, regprocedure, interval, integer, integer, boolean),
+    @extschema@.issue(text, text, jsonb, interval, text),
+    @extschema@.peek(text, text, text),
+    @extschema@.redeem(text, text, jsonb, text),
+    @extschema@.gateway_peek(text, text),
+    @extschema@.gateway_redeem(text, jsonb, text),
     @extschema@.raise_throttled(text, integer),
     @extschema@.revoke_on_change(),
     @extschema@.seal(text, text, jsonb, interval),
     @extschema@.rotate_key(),
     @extschema@.retire_key(integer),
-    @extschema@.issue_with_code(text, text, jsonb, interval),
+    @extschema@.issue_with_code(text, text, jsonb, interval, text),
     @extschema@.redeem_code(text, text, text, jsonb),
     @extschema@.code_locked(text, text),
     @extschema@.gateway_code_page(text)
@@ -219,17 +310,33 @@ FROM PUBLIC;
 REVOKE ALL ON TABLE @extschema@.keys, @extschema@.spent, @extschema@.code_attempts FROM PUBLIC;
 REVOKE ALL ON SEQUENCE @extschema@.keys_kid_seq FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
+    @extschema@.issue(text, text, jsonb, interval, text),
+    @extschema@.peek(text, text, text),
     @extschema@.seal(text, text, jsonb, interval),
-    @extschema@.issue_with_code(text, text, jsonb, interval),
+    @extschema@.issue_with_code(text, text, jsonb, interval, text),
     @extschema@.revoke_on_change()
 TO linktoken_issuer;
 GRANT EXECUTE ON FUNCTION
+    @extschema@.peek(text, text, text),
+    @extschema@.redeem(text, text, jsonb, text),
+    @extschema@.gateway_peek(text, text),
+    @extschema@.gateway_redeem(text, jsonb, text),
     @extschema@.redeem_code(text, text, text, jsonb),
     @extschema@.gateway_code_page(text)
 TO linktoken_gateway;
 
-COMMENT ON FUNCTION @extschema@.define_purpose(text, interval, integer, boolean, regprocedure, interval, integer, integer) IS
-'Creates or updates a purpose. ttl: lifetime of its tokens; max_uses: uses per token (NULL = unlimited); revoke_previous: issuing revokes the subject''s other outstanding tokens of this purpose; action: a SECURITY DEFINER function (subject text, payload jsonb, form jsonb) RETURNS jsonb with a pinned search_path, run by redeem in the same transaction; min_interval: least time between two tokens for one subject (issue raises 53400 sooner); code_digits: 6 to 10 for typed codes (issue_with_code, redeem_code), NULL for none; max_attempts: wrong codes per subject before its codes and links are locked for the ttl window. Owner only.';
+COMMENT ON FUNCTION @extschema@.define_purpose(text, interval, integer, boolean, regprocedure, interval, integer, integer, boolean) IS
+'Creates or updates a purpose. ttl: lifetime of its tokens; max_uses: uses per token (NULL = unlimited); revoke_previous: issuing revokes the subject''s other outstanding tokens of this purpose; action: a SECURITY DEFINER function (subject text, payload jsonb, form jsonb) RETURNS jsonb with a pinned search_path, run by redeem in the same transaction; min_interval: least time between two tokens for one subject (issue raises 53400 sooner); code_digits: 6 to 10 for typed codes (issue_with_code, redeem_code), NULL for none; max_attempts: wrong codes per subject before its codes and links are locked for the ttl window; bind_browser: links work only with the bind value of the browser that asked for them (status unbound otherwise; codes still work). Owner only.';
+COMMENT ON FUNCTION @extschema@.issue(text, text, jsonb, interval, text) IS
+'Issues a token for (purpose, subject) and returns it: the only moment it exists in clear; only its SHA-256 is stored. payload travels with the token to peek/redeem and the action (64 KiB at most); ttl NULL takes the purpose''s. bind: the value of a random cookie set in the browser that asked (required for bind_browser purposes; only its hash is stored). Role linktoken_issuer.';
+COMMENT ON FUNCTION @extschema@.peek(text, text, text) IS
+'Validates a token for a purpose without consuming it (what a link click does). status: ok, invalid, expired, used, revoked, locked, unbound (a bind_browser token without its browser''s bind value); subject, payload, expires_at and uses_left only when ok (uses_left NULL = unlimited). Roles linktoken_issuer, linktoken_gateway.';
+COMMENT ON FUNCTION @extschema@.redeem(text, text, jsonb, text) IS
+'Consumes one use of a token and runs the purpose''s action with (subject, payload, form) in the same transaction; result is what the action returned. Exactly once under concurrency (READ COMMITTED). If the action raises, its error reaches the caller and the token is not consumed. Role linktoken_gateway.';
+COMMENT ON FUNCTION @extschema@.gateway_peek(text, text) IS
+'For the gateway''s GET /t/{token}: like peek, for whatever purpose the token was issued for; returns the status, the purpose, its landing page and uses_left. Changes nothing. Role linktoken_gateway.';
+COMMENT ON FUNCTION @extschema@.gateway_redeem(text, jsonb, text) IS
+'For the gateway''s POST /t/{token}: checks the form against the purpose''s page (22023 naming the field when it falls short, nothing consumed), then redeems exactly like redeem, running the action. Returns status, purpose, the action''s result and the page. Role linktoken_gateway.';
 COMMENT ON FUNCTION @extschema@.purge() IS
 'Deletes tokens that expired, were used up or were revoked longer ago than the setting linktoken.retention (default 7 days), in bounded batches, and spent-list entries of expired sealed tokens; returns how many. Owner only.';
 COMMENT ON FUNCTION @extschema@.seal(text, text, jsonb, interval) IS
@@ -244,7 +351,7 @@ COMMENT ON FUNCTION @extschema@.raise_throttled(text, integer) IS
 'Internal: raises SQLSTATE 53400 (configuration_limit_exceeded) for issue() when min_interval has not passed; DETAIL holds the seconds to wait.';
 COMMENT ON FUNCTION @extschema@.revoke_on_change() IS
 'Trigger function: AFTER UPDATE OF <columns> ... FOR EACH ROW EXECUTE FUNCTION linktoken.revoke_on_change(''subject_column'', ''purpose'', ...) revokes the subject''s outstanding tokens of those purposes when a watched column really changed. Role linktoken_issuer (to create such triggers).';
-COMMENT ON FUNCTION @extschema@.issue_with_code(text, text, jsonb, interval) IS
+COMMENT ON FUNCTION @extschema@.issue_with_code(text, text, jsonb, interval, text) IS
 'Like issue, for a purpose with code_digits: returns the link token and a typed code of random digits for the same token row (the email can carry both). Only a keyed hash of the code is stored (HMAC-SHA-256 under a key in linktoken.keys, which no dump contains). Role linktoken_issuer.';
 COMMENT ON FUNCTION @extschema@.redeem_code(text, text, text, jsonb) IS
 'Redeems the subject''s outstanding code token with a typed code (spaces and dashes ignored), exactly like redeem. status: ok, wrong_code (attempts_left says how many remain), locked (max_attempts wrong codes within the ttl window; re-issuing does not reset the count; the link is locked too), invalid (no code outstanding). Role linktoken_gateway.';

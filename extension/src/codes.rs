@@ -21,8 +21,9 @@ pub fn issue_with_code(
     subject: Option<&str>,
     payload: default!(Option<RawJsonb>, "'{}'"),
     ttl: default!(Option<Interval>, "NULL"),
+    bind: default!(Option<&str>, "NULL"),
 ) -> TableIterator<'static, (name!(token, String), name!(code, String))> {
-    let (token, code) = tokens::issue_token(purpose, subject, payload, ttl, true);
+    let (token, code) = tokens::issue_token(purpose, subject, payload, ttl, bind, true);
     TableIterator::once((token, code.expect("a code was made")))
 }
 
@@ -141,8 +142,13 @@ fn check(
         return reject(client, status, Some(id), Some((max - failed).max(0)));
     }
     let hash: linktoken_core::token::TokenHash = token_hash.try_into().expect("32-byte hash");
-    let (status, subject_out, payload, result) =
-        tokens::consume(client, purpose, Presented::Stored(hash), form);
+    let (status, subject_out, payload, result) = tokens::consume(
+        client,
+        purpose,
+        Presented::Stored(hash),
+        form,
+        tokens::Bind::NotNeeded,
+    );
     if status == Status::Ok {
         client
             .update(

@@ -6,7 +6,7 @@ use crate::audit;
 use crate::errors::{raise, OrRaise};
 use crate::purpose;
 use crate::sealed_api::{self, Presented};
-use crate::tokens::{self, Found};
+use crate::tokens::{self, Bind, Found};
 use crate::types::RawJsonb;
 use linktoken_core::page::Page;
 use linktoken_core::{input, Status};
@@ -66,6 +66,7 @@ fn page_of(client: &pgrx::spi::SpiClient<'_>, purpose: &str) -> Option<RawJsonb>
 #[search_path(@extschema@, pg_catalog, pg_temp)]
 pub fn gateway_peek(
     token: Option<&str>,
+    bind: default!(Option<&str>, "NULL"),
 ) -> TableIterator<
     'static,
     (
@@ -82,7 +83,7 @@ pub fn gateway_peek(
         else {
             return (Status::Invalid, None, None, None);
         };
-        let found: Found = tokens::lookup(client, &presented, &purpose);
+        let found: Found = tokens::lookup(client, &presented, &purpose, Bind::Presented(bind));
         let page = page_of(client, &purpose.name);
         (found.status, Some(purpose.name), page, found.uses_left)
     });
@@ -95,6 +96,7 @@ pub fn gateway_peek(
 pub fn gateway_redeem(
     token: Option<&str>,
     form: default!(Option<RawJsonb>, "NULL"),
+    bind: default!(Option<&str>, "NULL"),
 ) -> TableIterator<
     'static,
     (
@@ -115,7 +117,8 @@ pub fn gateway_redeem(
         let page = page_of(client, &purpose.name);
         // Check the submitted form against the page before consuming anything, but only for a
         // usable token: for a used or expired one the status is what the person needs to know.
-        if tokens::lookup(client, &presented, &purpose).status == Status::Ok {
+        if tokens::lookup(client, &presented, &purpose, Bind::Presented(bind)).status == Status::Ok
+        {
             let definition = page.map(|p| p.to_value()).unwrap_or_default();
             let page_def = Page::from_json(&definition).unwrap_or_default();
             let form_value = form.map(|f| f.to_value()).unwrap_or_default();
@@ -125,7 +128,7 @@ pub fn gateway_redeem(
             }
         }
         let (status, _subject, _payload, result) =
-            tokens::consume(client, &purpose, presented, form);
+            tokens::consume(client, &purpose, presented, form, Bind::Presented(bind));
         (status, Some(purpose.name), result, page)
     });
     TableIterator::once((row.0.as_str().to_owned(), row.1, row.2, row.3))

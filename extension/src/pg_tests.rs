@@ -17,11 +17,14 @@ mod tests {
     }
 
     fn status_of_peek(token: &str, purpose: &str) -> String {
-        tokens::peek(Some(token), Some(purpose)).next().unwrap().0
+        tokens::peek(Some(token), Some(purpose), None)
+            .next()
+            .unwrap()
+            .0
     }
 
     fn status_of_redeem(token: &str, purpose: &str) -> String {
-        tokens::redeem(Some(token), Some(purpose), None)
+        tokens::redeem(Some(token), Some(purpose), None, None)
             .next()
             .unwrap()
             .0
@@ -30,10 +33,12 @@ mod tests {
     #[pg_test]
     fn issue_peek_redeem_redeem() {
         define("t_verify", "1 day", Some(1));
-        let token = tokens::issue(Some("t_verify"), Some("anna@example.org"), None, None);
+        let token = tokens::issue(Some("t_verify"), Some("anna@example.org"), None, None, None);
         assert!(token.starts_with("ltk_") && token.len() == 52);
         let (status, subject, _, expires_at, uses_left) =
-            tokens::peek(Some(&token), Some("t_verify")).next().unwrap();
+            tokens::peek(Some(&token), Some("t_verify"), None)
+                .next()
+                .unwrap();
         assert_eq!(status, "ok");
         assert_eq!(subject.as_deref(), Some("anna@example.org"));
         assert!(expires_at.is_some());
@@ -46,7 +51,7 @@ mod tests {
     #[pg_test]
     fn only_the_hash_is_stored() {
         define("t_hash", "1 hour", Some(1));
-        let token = tokens::issue(Some("t_hash"), Some("s"), None, None);
+        let token = tokens::issue(Some("t_hash"), Some("s"), None, None, None);
         let stored: Vec<u8> =
             Spi::get_one("SELECT token_hash FROM linktoken.tokens WHERE purpose = 't_hash'")
                 .unwrap()
@@ -88,7 +93,7 @@ mod tests {
             assert_eq!(status_of_redeem(bad, "t_bad"), "invalid");
         }
         assert_eq!(
-            tokens::peek(None, Some("t_bad")).next().unwrap().0,
+            tokens::peek(None, Some("t_bad"), None).next().unwrap().0,
             "invalid"
         );
     }
@@ -97,7 +102,7 @@ mod tests {
     fn other_purpose_is_invalid() {
         define("t_a", "1 hour", Some(1));
         define("t_b", "1 hour", Some(1));
-        let token = tokens::issue(Some("t_a"), Some("s"), None, None);
+        let token = tokens::issue(Some("t_a"), Some("s"), None, None, None);
         assert_eq!(status_of_redeem(&token, "t_b"), "invalid");
         assert_eq!(status_of_peek(&token, "t_a"), "ok");
     }
@@ -105,8 +110,8 @@ mod tests {
     #[pg_test]
     fn reissue_revokes_and_revoke_subject_counts() {
         define("t_reset", "1 hour", Some(1));
-        let first = tokens::issue(Some("t_reset"), Some("u"), None, None);
-        let second = tokens::issue(Some("t_reset"), Some("u"), None, None);
+        let first = tokens::issue(Some("t_reset"), Some("u"), None, None, None);
+        let second = tokens::issue(Some("t_reset"), Some("u"), None, None, None);
         assert_eq!(status_of_peek(&first, "t_reset"), "revoked");
         assert_eq!(status_of_peek(&second, "t_reset"), "ok");
         assert_eq!(tokens::revoke_subject(Some("u"), None), 1);
@@ -118,7 +123,7 @@ mod tests {
     fn token_bytes_setting_controls_length() {
         define("t_len", "1 hour", Some(1));
         Spi::run("SET LOCAL linktoken.token_bytes = 16").unwrap();
-        let token = tokens::issue(Some("t_len"), Some("s"), None, None);
+        let token = tokens::issue(Some("t_len"), Some("s"), None, None, None);
         assert_eq!(token.len(), 31);
         assert_eq!(linktoken_core::token::validate(&token), Ok(16));
     }
@@ -126,8 +131,8 @@ mod tests {
     #[pg_test]
     fn purge_keeps_live_tokens() {
         define("t_purge", "1 hour", None);
-        let live = tokens::issue(Some("t_purge"), Some("live"), None, None);
-        let old = tokens::issue(Some("t_purge"), Some("old"), None, None);
+        let live = tokens::issue(Some("t_purge"), Some("live"), None, None, None);
+        let old = tokens::issue(Some("t_purge"), Some("old"), None, None, None);
         Spi::run(
             "UPDATE linktoken.tokens SET expires_at = now() - interval '30 days' WHERE subject = 'old'",
         )
@@ -145,12 +150,12 @@ mod tests {
     #[pg_test(error = "subject must not be empty")]
     fn empty_subject_is_an_error() {
         define("t_err", "1 hour", Some(1));
-        tokens::issue(Some("t_err"), Some(""), None, None);
+        tokens::issue(Some("t_err"), Some(""), None, None, None);
     }
 
     #[pg_test(error = "purpose \"t_missing\" is not defined")]
     fn unknown_purpose_is_an_error() {
-        tokens::issue(Some("t_missing"), Some("s"), None, None);
+        tokens::issue(Some("t_missing"), Some("s"), None, None, None);
     }
 
     #[pg_test(error = "ttl must be a positive interval, not 00:00:00")]
@@ -164,6 +169,7 @@ mod tests {
             None,
             None,
             Some(5),
+            Some(false),
         );
     }
 }

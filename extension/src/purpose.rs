@@ -20,6 +20,8 @@ pub struct Purpose {
     pub code_digits: Option<i32>,
     /// Wrong codes allowed before the subject is locked out.
     pub max_attempts: i32,
+    /// Links work only in the browser that asked for them (its bind value).
+    pub bind_browser: bool,
     pub action: Option<pg_sys::Oid>,
 }
 
@@ -37,7 +39,7 @@ pub fn try_load(client: &SpiClient<'_>, name: &str) -> Option<Purpose> {
     let rows = client
         .select(
             "SELECT ttl, max_uses, revoke_previous, action::pg_catalog.oid, min_interval, \
-                    code_digits, max_attempts \
+                    code_digits, max_attempts, bind_browser \
              FROM linktoken.purposes WHERE name = $1",
             Some(1),
             &[name.into()],
@@ -53,6 +55,7 @@ pub fn try_load(client: &SpiClient<'_>, name: &str) -> Option<Purpose> {
         min_interval: row.get::<Interval>(5).or_raise(),
         code_digits: row.get::<i32>(6).or_raise(),
         max_attempts: row.get::<i32>(7).or_raise().unwrap_or(5),
+        bind_browser: row.get::<bool>(8).or_raise().unwrap_or(false),
     })
 }
 
@@ -136,6 +139,7 @@ pub fn define_purpose(
     min_interval: default!(Option<Interval>, "NULL"),
     code_digits: default!(Option<i32>, "NULL"),
     max_attempts: default!(Option<i32>, 5),
+    bind_browser: default!(Option<bool>, false),
 ) {
     let name = input::required("name", name).or_raise();
     input::purpose_name("name", name).or_raise();
@@ -155,6 +159,7 @@ pub fn define_purpose(
         }
     }
     let max_attempts = input::required("max_attempts", max_attempts).or_raise();
+    let bind_browser = input::required("bind_browser", bind_browser).or_raise();
     if max_attempts <= 0 {
         raise(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
@@ -168,12 +173,12 @@ pub fn define_purpose(
         client
             .update(
                 "INSERT INTO linktoken.purposes (name, ttl, max_uses, revoke_previous, action, min_interval, \
-                                                 code_digits, max_attempts) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                                                 code_digits, max_attempts, bind_browser) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
                  ON CONFLICT (name) DO UPDATE SET ttl = EXCLUDED.ttl, max_uses = EXCLUDED.max_uses, \
                    revoke_previous = EXCLUDED.revoke_previous, action = EXCLUDED.action, \
                    min_interval = EXCLUDED.min_interval, code_digits = EXCLUDED.code_digits, \
-                   max_attempts = EXCLUDED.max_attempts, \
+                   max_attempts = EXCLUDED.max_attempts, bind_browser = EXCLUDED.bind_browser, \
                    updated_at = pg_catalog.now()",
                 None,
                 &[
@@ -185,6 +190,7 @@ pub fn define_purpose(
                     min_interval.into(),
                     code_digits.into(),
                     max_attempts.into(),
+                    bind_browser.into(),
                 ],
             )
             .or_raise();

@@ -34,27 +34,58 @@ impl Found {
     }
 }
 
+/// The browser binding a caller presents: the browser's bind value (peek, redeem, the gateway),
+/// or none needed (a typed code is the way across devices).
+#[derive(Clone, Copy)]
+pub enum Bind<'a> {
+    Presented(Option<&'a str>),
+    NotNeeded,
+}
+
+impl<'a> Bind<'a> {
+    /// (check it?, the value): the two SQL parameters of the binding check.
+    fn params(self) -> (bool, Option<&'a str>) {
+        match self {
+            Bind::Presented(value) => (true, value),
+            Bind::NotNeeded => (false, None),
+        }
+    }
+}
+
 /// Looks a presented token up for `purpose` without changing anything. A token of another
 /// purpose is `invalid`, exactly like an unknown one. Subject, payload, expiry and uses are only
 /// returned for `ok`; the id and subject of a known token are kept for the audit log either way.
-pub fn lookup(client: &SpiClient<'_>, presented: &Presented, purpose: &Purpose) -> Found {
+pub fn lookup(
+    client: &SpiClient<'_>,
+    presented: &Presented,
+    purpose: &Purpose,
+    bind: Bind<'_>,
+) -> Found {
     match presented {
         Presented::Malformed => Found::invalid(),
-        Presented::Stored(hash) => lookup_stored(client, hash, &purpose.name),
+        Presented::Stored(hash) => lookup_stored(client, hash, &purpose.name, bind),
         Presented::Sealed(hash, claims) => sealed_api::lookup(client, hash, claims, purpose),
     }
 }
 
-fn lookup_stored(client: &SpiClient<'_>, hash: &token::TokenHash, purpose: &str) -> Found {
+fn lookup_stored(
+    client: &SpiClient<'_>,
+    hash: &token::TokenHash,
+    purpose: &str,
+    bind: Bind<'_>,
+) -> Found {
+    let (check_bind, bind_value) = bind.params();
     let rows = client
         .select(
             "SELECT subject, payload, expires_at, max_uses - use_count, \
                     revoked_at IS NOT NULL, consumed_at IS NOT NULL, \
                     expires_at <= pg_catalog.clock_timestamp(), id, \
-                    code_hash IS NOT NULL AND linktoken.code_locked(purpose, subject) \
+                    code_hash IS NOT NULL AND linktoken.code_locked(purpose, subject), \
+                    $3 AND bind_hash IS NOT NULL \
+                      AND bind_hash IS DISTINCT FROM pg_catalog.sha256(pg_catalog.convert_to($4, 'UTF8')) \
              FROM linktoken.tokens WHERE token_hash = $1 AND purpose = $2",
             Some(1),
-            &[hash.as_slice().into(), purpose.into()],
+            &[hash.as_slice().into(), purpose.into(), check_bind.into(), bind_value.into()],
         )
         .or_raise();
     let Some(row) = rows.into_iter().next() else {
@@ -66,6 +97,11 @@ fn lookup_stored(client: &SpiClient<'_>, hash: &token::TokenHash, purpose: &str)
         row.get::<bool>(6).or_raise().unwrap_or(false),
         row.get::<bool>(7).or_raise().unwrap_or(false),
     );
+    // A usable token opened without its browser's bind value: say so, reveal nothing else.
+    let status = match status {
+        Status::Ok if row.get::<bool>(10).or_raise().unwrap_or(false) => Status::Unbound,
+        s => s,
+    };
     let ok = status == Status::Ok;
     Found {
         status,
@@ -92,8 +128,9 @@ pub fn issue(
     subject: Option<&str>,
     payload: default!(Option<RawJsonb>, "'{}'"),
     ttl: default!(Option<Interval>, "NULL"),
+    bind: default!(Option<&str>, "NULL"),
 ) -> String {
-    issue_token(purpose, subject, payload, ttl, false).0
+    issue_token(purpose, subject, payload, ttl, bind, false).0
 }
 
 /// issue() and issue_with_code(): validates, throttles, revokes earlier tokens, stores the hash
@@ -103,8 +140,12 @@ pub fn issue_token(
     subject: Option<&str>,
     payload: Option<RawJsonb>,
     ttl: Option<Interval>,
+    bind: Option<&str>,
     with_code: bool,
 ) -> (String, Option<String>) {
+    if let Some(b) = bind {
+        input::bind_value("bind", b).or_raise();
+    }
     let subject = input::required("subject", subject).or_raise();
     input::subject("subject", subject).or_raise();
     if let Some(p) = payload {
@@ -124,6 +165,17 @@ pub fn issue_token(
                 "Define it with code_digits (6 to 10): linktoken.define_purpose(name, ttl, ..., code_digits => 6).",
             ),
         };
+        if purpose.bind_browser && bind.is_none() {
+            crate::errors::raise_with_hint(
+                PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                format!("bind must not be NULL: purpose \"{}\" binds links to the browser that asked for them", purpose.name),
+                "Set a random cookie (e.g. linktoken_bind) in the browser that asks for the link and pass its value as bind.",
+            );
+        }
+        // Only bound purposes keep the hash of the browser's value.
+        let bind_hash = bind
+            .filter(|_| purpose.bind_browser)
+            .map(|b| token::hash(b).to_vec());
         if purpose.revoke_previous || purpose.min_interval.is_some() {
             serialize_issues(client, &purpose, subject);
         }
@@ -153,8 +205,8 @@ pub fn issue_token(
         client
             .update(
                 "WITH t AS ( \
-                   INSERT INTO linktoken.tokens (token_hash, purpose, subject, payload, expires_at, max_uses, code_hash, code_kid) \
-                   VALUES ($1, $2, $3, COALESCE($4, '{}'::pg_catalog.jsonb), pg_catalog.now() + $5, $6, $7, $8) \
+                   INSERT INTO linktoken.tokens (token_hash, purpose, subject, payload, expires_at, max_uses, code_hash, code_kid, bind_hash) \
+                   VALUES ($1, $2, $3, COALESCE($4, '{}'::pg_catalog.jsonb), pg_catalog.now() + $5, $6, $7, $8, $9) \
                    RETURNING id, purpose, subject) \
                  INSERT INTO linktoken.events (event, purpose, subject, token_id) \
                  SELECT 'issued', purpose, subject, id FROM t",
@@ -168,6 +220,7 @@ pub fn issue_token(
                     purpose.max_uses.into(),
                     code_hash.into(),
                     code_kid.into(),
+                    bind_hash.into(),
                 ],
             )
             .or_raise();
@@ -244,6 +297,7 @@ fn revoke_previous(client: &mut SpiClient<'_>, purpose: &Purpose, subject: &str)
 pub fn peek(
     token: Option<&str>,
     purpose: Option<&str>,
+    bind: default!(Option<&str>, "NULL"),
 ) -> TableIterator<
     'static,
     (
@@ -257,7 +311,7 @@ pub fn peek(
     let found = Spi::connect(|client| {
         let purpose = purpose::load(client, purpose);
         let presented = sealed_api::present(client, token);
-        lookup(client, &presented, &purpose)
+        lookup(client, &presented, &purpose, Bind::Presented(bind))
     });
     let ok = found.status == Status::Ok;
     TableIterator::once((
@@ -276,6 +330,7 @@ pub fn redeem(
     token: Option<&str>,
     purpose: Option<&str>,
     form: default!(Option<RawJsonb>, "NULL"),
+    bind: default!(Option<&str>, "NULL"),
 ) -> TableIterator<
     'static,
     (
@@ -288,7 +343,7 @@ pub fn redeem(
     let row = Spi::connect_mut(|client| {
         let purpose = purpose::load(client, purpose);
         let presented = sealed_api::present(client, token);
-        consume(client, &purpose, presented, form)
+        consume(client, &purpose, presented, form, Bind::Presented(bind))
     });
     TableIterator::once((row.0.as_str().to_owned(), row.1, row.2, row.3))
 }
@@ -347,7 +402,9 @@ pub fn consume(
     purpose: &Purpose,
     presented: Presented,
     form: Option<RawJsonb>,
+    bind: Bind<'_>,
 ) -> Redeemed {
+    let (check_bind, bind_value) = bind.params();
     let hash = match presented {
         Presented::Stored(hash) => hash,
         Presented::Sealed(hash, claims) => {
@@ -376,9 +433,16 @@ pub fn consume(
                AND consumed_at IS NULL AND revoked_at IS NULL \
                AND expires_at > pg_catalog.clock_timestamp() \
                AND NOT (code_hash IS NOT NULL AND linktoken.code_locked(purpose, subject)) \
+               AND (NOT $3 OR bind_hash IS NULL \
+                    OR bind_hash = pg_catalog.sha256(pg_catalog.convert_to($4, 'UTF8'))) \
              RETURNING id, subject, payload",
             None,
-            &[hash.as_slice().into(), purpose.name.as_str().into()],
+            &[
+                hash.as_slice().into(),
+                purpose.name.as_str().into(),
+                check_bind.into(),
+                bind_value.into(),
+            ],
         )
         .or_raise();
     if let Some(r) = consumed.into_iter().next() {
@@ -398,7 +462,7 @@ pub fn consume(
         );
         return (Status::Ok, Some(subject), Some(payload), result);
     }
-    let found = lookup_stored(client, &hash, &purpose.name);
+    let found = lookup_stored(client, &hash, &purpose.name, bind);
     // The UPDATE found nothing usable, so a token that now looks usable was changed by a
     // concurrent transaction in between: report it as used, never as ok.
     let status = match found.status {

@@ -55,6 +55,7 @@ impl From<deadpool_postgres::PoolError> for DbError {
 /// What a link click finds.
 pub struct Landing {
     pub status: String,
+    pub purpose: Option<String>,
     pub page: Page,
 }
 
@@ -68,6 +69,7 @@ pub struct CodeRedemption {
 /// What a form post did.
 pub struct Redemption {
     pub status: String,
+    pub purpose: Option<String>,
     pub result: Option<serde_json::Value>,
     pub page: Page,
 }
@@ -75,12 +77,12 @@ pub struct Redemption {
 const PRELUDE: &str = "SELECT pg_catalog.set_config('linktoken.client_ip', $1, true), \
                               pg_catalog.set_config('linktoken.user_agent', $2, true), \
                               pg_catalog.set_config('statement_timeout', $3, true)";
-const PEEK: &str = "SELECT status, page::text FROM linktoken.gateway_peek($1)";
+const PEEK: &str = "SELECT status, page::text, purpose FROM linktoken.gateway_peek($1, $2)";
 const CODE_PAGE: &str = "SELECT linktoken.gateway_code_page($1)::text";
 const REDEEM_CODE: &str = "SELECT status, result::text, attempts_left \
                            FROM linktoken.redeem_code($1, $2, $3, $4::text::jsonb)";
 const REDEEM: &str =
-    "SELECT status, result::text, page::text FROM linktoken.gateway_redeem($1, $2::text::jsonb)";
+    "SELECT status, result::text, page::text, purpose FROM linktoken.gateway_redeem($1, $2::text::jsonb, $3)";
 
 pub struct Db {
     pool: Pool,
@@ -136,7 +138,12 @@ impl Db {
     }
 
     /// A link click: READ ONLY, so nothing about the token can change.
-    pub async fn peek(&self, token: &str, ctx: &ClientContext) -> Result<Landing, DbError> {
+    pub async fn peek(
+        &self,
+        token: &str,
+        bind: Option<&str>,
+        ctx: &ClientContext,
+    ) -> Result<Landing, DbError> {
         let mut client = self.pool.get().await?;
         let tx = client.build_transaction().read_only(true).start().await?;
         let prelude = tx.prepare_cached(PRELUDE).await?;
@@ -146,9 +153,10 @@ impl Db {
         )
         .await?;
         let stmt = tx.prepare_cached(PEEK).await?;
-        let row = tx.query_one(&stmt, &[&token]).await?;
+        let row = tx.query_one(&stmt, &[&token, &bind]).await?;
         let landing = Landing {
             status: row.get(0),
+            purpose: row.get(2),
             page: page_from(row.get(1)),
         };
         tx.commit().await?;
@@ -160,6 +168,7 @@ impl Db {
         &self,
         token: &str,
         form: &str,
+        bind: Option<&str>,
         ctx: &ClientContext,
     ) -> Result<Redemption, DbError> {
         let mut client = self.pool.get().await?;
@@ -171,10 +180,11 @@ impl Db {
         )
         .await?;
         let stmt = tx.prepare_cached(REDEEM).await?;
-        let row = tx.query_one(&stmt, &[&token, &form]).await?;
+        let row = tx.query_one(&stmt, &[&token, &form, &bind]).await?;
         let result: Option<String> = row.get(1);
         let redemption = Redemption {
             status: row.get(0),
+            purpose: row.get(3),
             result: result.and_then(|r| serde_json::from_str(&r).ok()),
             page: page_from(row.get(2)),
         };

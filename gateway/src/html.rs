@@ -403,7 +403,7 @@ impl Templates {
 
     /// [`Templates::status`] with a link to a page where the code can be entered (shown by the
     /// built-in template whenever given; meant for "unbound").
-    fn status_page(&self, status: &str, code_url: Option<&str>) -> String {
+    pub fn status_page(&self, status: &str, code_url: Option<&str>) -> String {
         self.render("status.html", Self::status_context(status, code_url))
     }
 

@@ -234,16 +234,51 @@ fn precheck(app: &App, token: &str, ip: IpAddr) -> Option<Resp> {
     None
 }
 
+/// Name of the cookie that carries the browser's bind value (set by the application when
+/// someone asks for a link; see docs/gateway.md). With the `__Host-` prefix behind https.
+pub const BIND_COOKIE: &str = "linktoken_bind";
+
+/// The browser's bind value from its cookies, if it has a well-formed one.
+fn bind_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == BIND_COOKIE || name.strip_prefix("__Host-") == Some(BIND_COOKIE))
+        .map(|(_, value)| value.trim_matches('"').to_owned())
+        .filter(|value| linktoken_core::input::bind_value("bind", value).is_ok())
+}
+
+/// A bound link opened in another browser: say where it works, and offer the code form when
+/// the purpose has typed codes. Nothing was consumed.
+async fn unbound_page(app: &App, purpose: Option<String>, ctx: &ClientContext) -> Resp {
+    let mut code_url = None;
+    if let Some(p) = purpose {
+        if let Ok(Some(_)) = app.db.code_page(&p, ctx).await {
+            code_url = Some(format!("/code/{p}"));
+        }
+    }
+    html(
+        StatusCode::FORBIDDEN,
+        app.templates.status_page("unbound", code_url.as_deref()),
+    )
+}
+
 async fn landing(app: &App, req: &Request<Incoming>, tok: &str, ip: IpAddr) -> Resp {
     if let Some(resp) = precheck(app, tok, ip) {
         return resp;
     }
-    match app.db.peek(tok, &context(req.headers(), ip)).await {
+    let ctx = context(req.headers(), ip);
+    let bind = bind_cookie(req.headers());
+    match app.db.peek(tok, bind.as_deref(), &ctx).await {
         Ok(found) if found.status == "ok" => html(
             StatusCode::OK,
             app.templates
                 .landing(&found.page, &format!("/t/{tok}"), None, &Default::default()),
         ),
+        Ok(found) if found.status == "unbound" => unbound_page(app, found.purpose, &ctx).await,
         Ok(found) => {
             app.limiter.failed(ip, Instant::now());
             status_page(app, &found.status)
@@ -334,15 +369,19 @@ async fn submit(app: &App, req: Request<Incoming>, tok: &str, ip: IpAddr) -> Res
         return resp;
     }
     let ctx = context(req.headers(), ip);
+    let bind = bind_cookie(req.headers());
     let fields = match read_form(app, req).await {
         Ok(fields) => fields,
         Err(resp) => return resp,
     };
     let one_click = page::is_one_click(&fields);
     let form_json = serde_json::Value::Object(fields.clone()).to_string();
-    match app.db.redeem(tok, &form_json, &ctx).await {
+    match app.db.redeem(tok, &form_json, bind.as_deref(), &ctx).await {
         Ok(r) => {
             app.metrics.redemption(&r.status);
+            if r.status == "unbound" {
+                return unbound_page(app, r.purpose, &ctx).await;
+            }
             if r.status != "ok" {
                 app.limiter.failed(ip, Instant::now());
                 return status_page(app, &r.status);
@@ -356,7 +395,7 @@ async fn submit(app: &App, req: Request<Incoming>, tok: &str, ip: IpAddr) -> Res
         Err(DbError::Rejected(message)) => {
             app.metrics.redemption("rejected");
             // Show the form again with the message; nothing was consumed (the transaction rolled back).
-            let page = match app.db.peek(tok, &ctx).await {
+            let page = match app.db.peek(tok, bind.as_deref(), &ctx).await {
                 Ok(found) if found.status == "ok" => found.page,
                 Ok(found) => return status_page(app, &found.status),
                 Err(_) => Page::default(),

@@ -92,7 +92,7 @@ test('a patient fills in the PHQ-9 questionnaire', async () => {
 });
 
 test('a JavaScript-running scanner that auto-submits the form burns nothing', async () => {
-  const token = issue('magic_login', '43');
+  const token = sql(`SELECT linktoken.issue('verify_email', '43', '{"email": "ben@example.org"}')`);
   const p = await page();
   await p.goto(`${BASE}/t/${token}`);
   await p.waitForLoadState('networkidle');
@@ -102,17 +102,54 @@ test('a JavaScript-running scanner that auto-submits the form burns nothing', as
   await p.waitForLoadState();
   assert.match(await p.locator('body').textContent(), /Please tick/);
   await p.screenshot({ path: `${SHOTS}/scanner-autosubmit-refused.png`, fullPage: true });
-  assert.equal(status(token, 'magic_login'), 'ok', 'the link still works for the person');
+  assert.equal(status(token, 'verify_email'), 'ok', 'the link still works for the person');
 
-  // Then the person, in a fresh browser: ticks the box and is signed in with a session cookie.
+  // Then the person, in a fresh browser: ticks the box and confirms.
   const human = await page();
   await human.goto(`${BASE}/t/${token}`);
-  await human.getByLabel('Yes, sign me in on this device').check();
-  await human.getByRole('button', { name: 'Sign me in' }).click();
+  await human.getByLabel('Yes, this is my email address').check();
+  await human.getByRole('button', { name: 'Confirm my address' }).click();
   await human.waitForLoadState();
-  assert.match(await human.locator('h1').textContent(), /signed in/);
-  const cookies = await human.context().cookies();
+  assert.match(await human.locator('h1').textContent(), /Address confirmed/);
+  assert.equal(status(token, 'verify_email'), 'used');
+  assert.equal(sql(`SELECT email_verified FROM app.users WHERE id = 43`), 't');
+});
+
+test('magic sign-in: the asking browser uses the link, a second browser profile uses the code', async () => {
+  // The app sets a random bind cookie in the browser that asks for the link.
+  const bind = sql(`SELECT encode(gen_random_bytes(24), 'hex')`);
+  const original = await browser.newContext({ viewport: { width: 420, height: 900 } });
+  await original.addCookies([{ name: 'linktoken_bind', value: bind, url: BASE }]);
+  const [tokenA, codeA] = sql(`SELECT token || '|' || code FROM linktoken.issue_with_code('magic_login', '42', bind => :'b')`, { b: bind }).split('|');
+
+  // Opened in another browser profile (no cookie): the page says where the link works and
+  // offers the code form; nothing is consumed.
+  const other = await page();
+  await other.goto(`${BASE}/t/${tokenA}`);
+  assert.match(await other.locator('h1').textContent(), /browser where you asked/i);
+  await other.screenshot({ path: `${SHOTS}/magic-1-other-browser.png`, fullPage: true });
+  assert.equal(status(tokenA, 'magic_login'), 'unbound');
+  await other.getByRole('link', { name: 'Enter the code' }).click();
+  await other.waitForLoadState();
+  await other.getByLabel('Your user number').fill('42');
+  await other.getByLabel('Code from the email').fill(`${codeA.slice(0, 3)} ${codeA.slice(3)}`);
+  await other.screenshot({ path: `${SHOTS}/magic-2-code-form.png`, fullPage: true });
+  await other.getByRole('button', { name: 'Sign me in' }).click();
+  await other.waitForLoadState();
+  assert.match(await other.locator('h1').textContent(), /signed in/);
+  await other.screenshot({ path: `${SHOTS}/magic-3-signed-in-with-code.png`, fullPage: true });
+  const cookies = await other.context().cookies();
   const session = cookies.find((c) => c.name === 'demo_session');
   assert.ok(session && session.httpOnly && session.sameSite === 'Lax', JSON.stringify(cookies));
-  assert.equal(status(token, 'magic_login'), 'used');
+  assert.equal(sql(`SELECT status FROM linktoken.peek(:'t', 'magic_login', :'b')`, { t: tokenA, b: bind }), 'used');
+
+  // The browser that asked: the link itself signs in.
+  const tokenB = sql(`SELECT token FROM linktoken.issue_with_code('magic_login', '43', bind => :'b')`, { b: bind });
+  const mine = await original.newPage();
+  await mine.goto(`${BASE}/t/${tokenB}`);
+  await mine.getByLabel('Yes, sign me in on this device').check();
+  await mine.getByRole('button', { name: 'Sign me in' }).click();
+  await mine.waitForLoadState();
+  assert.match(await mine.locator('h1').textContent(), /signed in/);
+  assert.ok((await original.cookies()).some((c) => c.name === 'demo_session'));
 });
