@@ -3,7 +3,7 @@
 //! subject across re-issued codes, and locks the subject's codes and links at max_attempts.
 
 use crate::audit;
-use crate::errors::{raise_with_hint, OrRaise};
+use crate::errors::OrRaise;
 use crate::purpose::{self, Purpose};
 use crate::sealed_api::{self, Presented};
 use crate::tokens;
@@ -11,7 +11,6 @@ use crate::types::RawJsonb;
 use linktoken_core::{code, input, Status};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
-use pgrx::PgSqlErrorCode;
 
 #[allow(clippy::type_complexity)]
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
@@ -183,13 +182,7 @@ pub fn redeem_code(
     input::subject("subject", subject).or_raise();
     let row = Spi::connect_mut(|client| {
         let purpose = purpose::load(client, purpose);
-        if purpose.code_digits.is_none() {
-            raise_with_hint(
-                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-                format!("purpose \"{}\" has no typed codes", purpose.name),
-                "Define it with code_digits (6 to 10): linktoken.define_purpose(name, ttl, ..., code_digits => 6).",
-            );
-        }
+        purpose.require_codes();
         check(client, &purpose, subject, code, form)
     });
     TableIterator::once((row.0.as_str().to_owned(), row.1, row.2, row.3, row.4))

@@ -59,6 +59,19 @@ pub fn try_load(client: &SpiClient<'_>, name: &str) -> Option<Purpose> {
     })
 }
 
+impl Purpose {
+    /// Typed codes need a purpose defined with code_digits; anything else is a clear 22023.
+    pub fn require_codes(&self) -> i32 {
+        self.code_digits.unwrap_or_else(|| {
+            raise_with_hint(
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("purpose \"{}\" has no typed codes", self.name),
+                "Define it with code_digits (6 to 10): linktoken.define_purpose(name, ttl, ..., code_digits => 6).",
+            )
+        })
+    }
+}
+
 /// A TTL (or min_interval) must be a positive interval. (Compared as PostgreSQL compares intervals, a month being
 /// 30 days; `Interval::is_positive` alone would let a zero interval through.)
 pub fn check_ttl(arg: &'static str, ttl: Interval) {

@@ -156,15 +156,7 @@ pub fn issue_token(
     }
     Spi::connect_mut(|client| {
         let purpose = purpose::load(client, purpose);
-        let code_digits = match (with_code, purpose.code_digits) {
-            (false, _) => None,
-            (true, Some(d)) => Some(d),
-            (true, None) => crate::errors::raise_with_hint(
-                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-                format!("purpose \"{}\" has no typed codes", purpose.name),
-                "Define it with code_digits (6 to 10): linktoken.define_purpose(name, ttl, ..., code_digits => 6).",
-            ),
-        };
+        let code_digits = with_code.then(|| purpose.require_codes());
         if purpose.bind_browser && bind.is_none() {
             crate::errors::raise_with_hint(
                 PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,

@@ -129,6 +129,28 @@ impl Db {
         self.pool.status()
     }
 
+    /// Starts the request's transaction and runs the prelude that hands the client's address
+    /// and user agent to the audit log and bounds every statement's time.
+    async fn begin<'c>(
+        &self,
+        client: &'c mut deadpool_postgres::Client,
+        read_only: bool,
+        ctx: &ClientContext,
+    ) -> Result<deadpool_postgres::Transaction<'c>, DbError> {
+        let tx = client
+            .build_transaction()
+            .read_only(read_only)
+            .start()
+            .await?;
+        let prelude = tx.prepare_cached(PRELUDE).await?;
+        tx.execute(
+            &prelude,
+            &[&ctx.ip, &ctx.user_agent, &self.statement_timeout],
+        )
+        .await?;
+        Ok(tx)
+    }
+
     /// `SELECT 1` through the pool.
     pub async fn healthy(&self) -> bool {
         match self.pool.get().await {
@@ -145,13 +167,7 @@ impl Db {
         ctx: &ClientContext,
     ) -> Result<Landing, DbError> {
         let mut client = self.pool.get().await?;
-        let tx = client.build_transaction().read_only(true).start().await?;
-        let prelude = tx.prepare_cached(PRELUDE).await?;
-        tx.execute(
-            &prelude,
-            &[&ctx.ip, &ctx.user_agent, &self.statement_timeout],
-        )
-        .await?;
+        let tx = self.begin(&mut client, true, ctx).await?;
         let stmt = tx.prepare_cached(PEEK).await?;
         let row = tx.query_one(&stmt, &[&token, &bind]).await?;
         let landing = Landing {
@@ -172,13 +188,7 @@ impl Db {
         ctx: &ClientContext,
     ) -> Result<Redemption, DbError> {
         let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        let prelude = tx.prepare_cached(PRELUDE).await?;
-        tx.execute(
-            &prelude,
-            &[&ctx.ip, &ctx.user_agent, &self.statement_timeout],
-        )
-        .await?;
+        let tx = self.begin(&mut client, false, ctx).await?;
         let stmt = tx.prepare_cached(REDEEM).await?;
         let row = tx.query_one(&stmt, &[&token, &form, &bind]).await?;
         let result: Option<String> = row.get(1);
@@ -199,13 +209,7 @@ impl Db {
         ctx: &ClientContext,
     ) -> Result<Option<Page>, DbError> {
         let mut client = self.pool.get().await?;
-        let tx = client.build_transaction().read_only(true).start().await?;
-        let prelude = tx.prepare_cached(PRELUDE).await?;
-        tx.execute(
-            &prelude,
-            &[&ctx.ip, &ctx.user_agent, &self.statement_timeout],
-        )
-        .await?;
+        let tx = self.begin(&mut client, true, ctx).await?;
         let stmt = tx.prepare_cached(CODE_PAGE).await?;
         let page: Option<String> = tx.query_one(&stmt, &[&purpose]).await?.get(0);
         tx.commit().await?;
@@ -223,13 +227,7 @@ impl Db {
         ctx: &ClientContext,
     ) -> Result<CodeRedemption, DbError> {
         let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        let prelude = tx.prepare_cached(PRELUDE).await?;
-        tx.execute(
-            &prelude,
-            &[&ctx.ip, &ctx.user_agent, &self.statement_timeout],
-        )
-        .await?;
+        let tx = self.begin(&mut client, false, ctx).await?;
         let stmt = tx.prepare_cached(REDEEM_CODE).await?;
         let row = tx
             .query_one(&stmt, &[&purpose, &subject, &code, &form])
