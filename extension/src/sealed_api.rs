@@ -8,14 +8,13 @@
 use crate::audit;
 use crate::errors::{raise, raise_with_hint, OrRaise};
 use crate::purpose::{self, Purpose};
-use crate::tokens::{Found, Redeemed};
+use crate::tokens::{self, Found, Redeemed};
 use crate::types::RawJsonb;
 use linktoken_core::sealed::{self, Claims};
 use linktoken_core::{input, token, Status};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::PgSqlErrorCode;
-use std::ops::Not;
 
 /// A token as presented by a caller.
 pub enum Presented {
@@ -68,18 +67,20 @@ fn jsonb(client: &SpiClient<'_>, text: &str) -> Option<RawJsonb> {
         .or_raise()
 }
 
-fn expired(client: &SpiClient<'_>, claims: &Claims) -> bool {
-    client
+/// The claims' expiry as a timestamp, and whether it has passed (one query for both).
+fn expiry(client: &SpiClient<'_>, claims: &Claims) -> (Option<TimestampWithTimeZone>, bool) {
+    let row = client
         .select(
-            "SELECT pg_catalog.to_timestamp($1) <= pg_catalog.clock_timestamp()",
+            "SELECT pg_catalog.to_timestamp($1), pg_catalog.to_timestamp($1) <= pg_catalog.clock_timestamp()",
             Some(1),
             &[(claims.expires_at as f64).into()],
         )
         .or_raise()
-        .first()
-        .get_one::<bool>()
-        .or_raise()
-        .unwrap_or(true)
+        .first();
+    (
+        row.get::<TimestampWithTimeZone>(1).or_raise(),
+        row.get::<bool>(2).or_raise().unwrap_or(true),
+    )
 }
 
 /// (uses, revoked) recorded for a sealed token.
@@ -112,22 +113,10 @@ pub fn lookup(
     }
     let (uses, revoked) = spent(client, hash);
     let used_up = purpose.max_uses.is_some_and(|m| uses >= m);
-    let status = Status::of_unusable(revoked, false, used_up, expired(client, claims));
+    let (expires_at, expired) = expiry(client, claims);
+    let status = Status::of_unusable(revoked, false, used_up, expired);
     let ok = status == Status::Ok;
-    let expires_at = if ok {
-        client
-            .select(
-                "SELECT pg_catalog.to_timestamp($1)",
-                Some(1),
-                &[(claims.expires_at as f64).into()],
-            )
-            .or_raise()
-            .first()
-            .get_one::<TimestampWithTimeZone>()
-            .or_raise()
-    } else {
-        None
-    };
+    let expires_at = expires_at.filter(|_| ok);
     Found {
         status,
         id: None,
@@ -170,7 +159,7 @@ pub fn consume(
     if claims.purpose != purpose.name {
         return reject(client, Status::Invalid);
     }
-    if expired(client, claims) {
+    if expiry(client, claims).1 {
         return reject(client, Status::Expired);
     }
     if let Some(max_uses) = purpose.max_uses {
@@ -229,7 +218,7 @@ pub fn consume(
 
 /// Revokes a sealed token by recording it in the spent list until it expires.
 pub fn revoke(client: &mut SpiClient<'_>, hash: &token::TokenHash, claims: &Claims) -> bool {
-    client
+    let revoked = client
         .update(
             "INSERT INTO linktoken.spent AS s (token_hash, purpose, expires_at, revoked_at) \
              VALUES ($1, $2, pg_catalog.to_timestamp($3), pg_catalog.now()) \
@@ -243,9 +232,8 @@ pub fn revoke(client: &mut SpiClient<'_>, hash: &token::TokenHash, claims: &Clai
                 (claims.expires_at as f64).into(),
             ],
         )
-        .or_raise()
-        .is_empty()
-        .not()
+        .or_raise();
+    !revoked.is_empty()
 }
 
 /// The current sealing key (newest not retired), made on first use.
@@ -300,14 +288,7 @@ pub fn seal(
     payload: default!(Option<RawJsonb>, "'{}'"),
     ttl: default!(Option<Interval>, "NULL"),
 ) -> String {
-    let subject = input::required("subject", subject).or_raise();
-    input::subject("subject", subject).or_raise();
-    if let Some(p) = payload {
-        input::payload_size("payload", p.size()).or_raise();
-    }
-    if let Some(t) = ttl {
-        purpose::check_ttl("ttl", t);
-    }
+    let subject = tokens::check_issue_args(subject, payload, ttl);
     Spi::connect_mut(|client| {
         let purpose = purpose::load(client, purpose);
         // The jsonb's own text form, so numbers keep every digit.
@@ -368,14 +349,13 @@ pub fn rotate_key() -> i32 {
 pub fn retire_key(kid: Option<i32>) -> bool {
     let kid = input::required("kid", kid).or_raise();
     Spi::connect_mut(|client| {
-        client
+        let retired = client
             .update(
                 "UPDATE linktoken.keys SET retired_at = pg_catalog.now() WHERE kid = $1 AND retired_at IS NULL RETURNING 1",
                 None,
                 &[kid.into()],
             )
-            .or_raise()
-            .is_empty()
-            .not()
+            .or_raise();
+        !retired.is_empty()
     })
 }

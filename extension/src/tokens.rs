@@ -133,6 +133,24 @@ pub fn issue(
     issue_token(purpose, subject, payload, ttl, bind, false).0
 }
 
+/// The argument checks shared by issue(), issue_with_code() and seal(): the subject is
+/// required and well-formed, the payload at most 64 KiB, a TTL override positive.
+pub fn check_issue_args(
+    subject: Option<&str>,
+    payload: Option<RawJsonb>,
+    ttl: Option<Interval>,
+) -> &str {
+    let subject = input::required("subject", subject).or_raise();
+    input::subject("subject", subject).or_raise();
+    if let Some(p) = payload {
+        input::payload_size("payload", p.size()).or_raise();
+    }
+    if let Some(t) = ttl {
+        purpose::check_ttl("ttl", t);
+    }
+    subject
+}
+
 /// issue() and issue_with_code(): validates, throttles, revokes earlier tokens, stores the hash
 /// (and, with `with_code`, the keyed hash of a fresh typed code) and records the event.
 pub fn issue_token(
@@ -146,14 +164,7 @@ pub fn issue_token(
     if let Some(b) = bind {
         input::bind_value("bind", b).or_raise();
     }
-    let subject = input::required("subject", subject).or_raise();
-    input::subject("subject", subject).or_raise();
-    if let Some(p) = payload {
-        input::payload_size("payload", p.size()).or_raise();
-    }
-    if let Some(t) = ttl {
-        purpose::check_ttl("ttl", t);
-    }
+    let subject = check_issue_args(subject, payload, ttl);
     Spi::connect_mut(|client| {
         let purpose = purpose::load(client, purpose);
         let code_digits = with_code.then(|| purpose.require_codes());
