@@ -276,6 +276,40 @@ pub fn pg_dump_binary() -> PathBuf {
     PathBuf::from("/usr/lib/postgresql/15/bin/pg_dump")
 }
 
+/// A purpose `<prefix>_<tag>` (one hour, one use) whose action is `it_<prefix>_<tag>.act(subject
+/// text, payload jsonb, form jsonb) RETURNS jsonb`: PL/pgSQL `body` (between BEGIN and END),
+/// SECURITY DEFINER with a pinned search_path, as linktoken requires. `tables` is run first (DDL
+/// for what the action writes). `{schema}` in either is replaced by the schema's name.
+/// Returns (purpose, schema).
+pub async fn purpose_with_action(
+    c: &Client,
+    prefix: &str,
+    tables: &str,
+    body: &str,
+) -> (String, String) {
+    let schema = format!("it_{prefix}_{}", tag());
+    let tables = tables.replace("{schema}", &schema);
+    let body = body.replace("{schema}", &schema);
+    c.batch_execute(&format!(
+        "CREATE SCHEMA {schema};
+         {tables}
+         CREATE FUNCTION {schema}.act(subject text, payload jsonb, form jsonb) RETURNS jsonb
+         LANGUAGE plpgsql SECURITY DEFINER SET search_path = {schema}, pg_catalog, pg_temp AS $$
+         BEGIN {body} END $$;"
+    ))
+    .await
+    .expect("create the action");
+    let purpose = format!("{prefix}_{}", tag());
+    let action = format!("{schema}.act(text,jsonb,jsonb)");
+    c.execute(
+        "SELECT linktoken.define_purpose($1, '1 hour', action => $2::text::regprocedure)",
+        &[&purpose, &action],
+    )
+    .await
+    .expect("define the purpose");
+    (purpose, schema)
+}
+
 #[cfg(test)]
 mod tests {
     use super::ConnParams;

@@ -6,30 +6,17 @@ use linktoken_integration::*;
 #[tokio::test]
 async fn failing_action_reaches_the_caller_and_leaves_the_token_usable() {
     let c = connect().await;
-    let schema = format!("it_act_{}", tag());
-    c.batch_execute(&format!(
-        "CREATE SCHEMA {schema};
-         CREATE TABLE {schema}.passwords (subject text, password text);
-         CREATE FUNCTION {schema}.set_password(subject text, payload jsonb, form jsonb) RETURNS jsonb
-         LANGUAGE plpgsql SECURITY DEFINER SET search_path = {schema}, pg_catalog, pg_temp AS $$
-         BEGIN
-           IF length(coalesce(form->>'password', '')) < 12 THEN
-             RAISE EXCEPTION 'too short' USING ERRCODE = '22023';
-           END IF;
-           INSERT INTO passwords VALUES (subject, form->>'password');
-           RETURN jsonb_build_object('changed', true);
-         END $$;"
-    ))
-    .await
-    .unwrap();
-    let p = format!("reset_{}", tag());
-    let action = format!("{schema}.set_password(text,jsonb,jsonb)");
-    c.execute(
-        "SELECT linktoken.define_purpose($1, '1 hour', action => $2::text::regprocedure)",
-        &[&p, &action],
+    let (p, schema) = purpose_with_action(
+        &c,
+        "reset",
+        "CREATE TABLE {schema}.passwords (subject text, password text);",
+        "IF length(coalesce(form->>'password', '')) < 12 THEN
+           RAISE EXCEPTION 'too short' USING ERRCODE = '22023';
+         END IF;
+         INSERT INTO passwords VALUES (subject, form->>'password');
+         RETURN jsonb_build_object('changed', true);",
     )
-    .await
-    .unwrap();
+    .await;
     let token = issue(&c, &p, "user:1").await;
     let redeem = "SELECT status, result::text FROM linktoken.redeem($1, $2, $3::text::jsonb)";
 

@@ -30,30 +30,17 @@ async fn gateway_role(admin: &Client) -> String {
 
 /// A purpose with a password form (12+ characters, repeated) and an action that stores it.
 async fn reset_purpose(c: &Client) -> (String, String) {
-    let schema = format!("it_{}", tag());
-    c.batch_execute(&format!(
-        "CREATE SCHEMA {schema};
-         CREATE TABLE {schema}.done (subject text, password text);
-         CREATE FUNCTION {schema}.act(subject text, payload jsonb, form jsonb) RETURNS jsonb
-         LANGUAGE plpgsql SECURITY DEFINER SET search_path = {schema}, pg_catalog, pg_temp AS $$
-         BEGIN
-           IF form->>'password' = 'rejected-by-action' THEN
-             RAISE EXCEPTION 'The action says no.' USING ERRCODE = 'P0001';
-           END IF;
-           INSERT INTO {schema}.done VALUES (subject, form->>'password');
-           RETURN jsonb_build_object('session', jsonb_build_object('name', 'sid', 'value', 'abc123', 'max_age', 60));
-         END $$;"
-    ))
-    .await
-    .unwrap();
-    let p = format!("gwreset_{}", tag());
-    let action = format!("{schema}.act(text,jsonb,jsonb)");
-    c.execute(
-        "SELECT linktoken.define_purpose($1, '1 hour', action => $2::text::regprocedure)",
-        &[&p, &action],
+    let (p, schema) = purpose_with_action(
+        c,
+        "gwreset",
+        "CREATE TABLE {schema}.done (subject text, password text);",
+        "IF form->>'password' = 'rejected-by-action' THEN
+           RAISE EXCEPTION 'The action says no.' USING ERRCODE = 'P0001';
+         END IF;
+         INSERT INTO {schema}.done VALUES (subject, form->>'password');
+         RETURN jsonb_build_object('session', jsonb_build_object('name', 'sid', 'value', 'abc123', 'max_age', 60));",
     )
-    .await
-    .unwrap();
+    .await;
     c.execute(
         r#"SELECT linktoken.set_page($1, '{"title": "Choose a new password", "button": "Set password",
             "fields": [{"name": "password", "type": "password", "label": "New password", "required": true, "minlength": 12},
@@ -436,24 +423,14 @@ async fn sigterm_stops_the_gateway() {
 
 /// A purpose whose action takes `seconds` (pg_sleep), to hold a connection or a request open.
 async fn slow_purpose(c: &Client, seconds: f64) -> String {
-    let schema = format!("it_{}", tag());
-    c.batch_execute(&format!(
-        "CREATE SCHEMA {schema};
-         CREATE FUNCTION {schema}.slow(subject text, payload jsonb, form jsonb) RETURNS jsonb
-         LANGUAGE plpgsql SECURITY DEFINER SET search_path = {schema}, pg_catalog, pg_temp AS $$
-         BEGIN PERFORM pg_sleep({seconds}); RETURN NULL; END $$;"
-    ))
-    .await
-    .unwrap();
-    let p = format!("gwslow_{}", tag());
-    let action = format!("{schema}.slow(text,jsonb,jsonb)");
-    c.execute(
-        "SELECT linktoken.define_purpose($1, '1 hour', action => $2::text::regprocedure)",
-        &[&p, &action],
+    purpose_with_action(
+        c,
+        "gwslow",
+        "",
+        &format!("PERFORM pg_sleep({seconds}); RETURN NULL;"),
     )
     .await
-    .unwrap();
-    p
+    .0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

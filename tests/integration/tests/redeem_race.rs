@@ -138,27 +138,14 @@ async fn twenty_concurrent_redeems_of_a_three_use_token_give_three_ok() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_redeems_run_the_action_exactly_once() {
     let c = connect().await;
-    let schema = format!("it_race_{}", tag());
-    c.batch_execute(&format!(
-        "CREATE SCHEMA {schema};
-         CREATE TABLE {schema}.effects (subject text NOT NULL, payload jsonb, form jsonb);
-         CREATE FUNCTION {schema}.act(subject text, payload jsonb, form jsonb) RETURNS jsonb
-         LANGUAGE plpgsql SECURITY DEFINER SET search_path = {schema}, pg_catalog, pg_temp AS $$
-         BEGIN
-           INSERT INTO effects VALUES (subject, payload, form);
-           RETURN jsonb_build_object('done', subject);
-         END $$;"
-    ))
-    .await
-    .unwrap();
-    let p = format!("raceact_{}", tag());
-    let action = format!("{schema}.act(text,jsonb,jsonb)");
-    c.execute(
-        "SELECT linktoken.define_purpose($1, '1 hour', 1, false, $2::text::regprocedure)",
-        &[&p, &action],
+    let (p, schema) = purpose_with_action(
+        &c,
+        "raceact",
+        "CREATE TABLE {schema}.effects (subject text NOT NULL, payload jsonb, form jsonb);",
+        "INSERT INTO effects VALUES (subject, payload, form);
+         RETURN jsonb_build_object('done', subject);",
     )
-    .await
-    .unwrap();
+    .await;
     let token = issue(&c, &p, "act-subject").await;
 
     let outcomes = redeem_race(50, &token, &p).await;
