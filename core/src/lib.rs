@@ -6,8 +6,10 @@
 //! * [`code`]: typed numeric codes (generation, keyed hashing, constant-time checks).
 //! * [`sealed`]: sealed (stateless, encrypted) tokens.
 //! * [`page`]: a purpose's landing page and the checks of a submitted form.
+//! * [`form`]: parsing of submitted form bodies (urlencoded and multipart) into JSON.
 
 pub mod code;
+pub mod form;
 pub mod input;
 pub mod page;
 pub mod sealed;

@@ -3,7 +3,6 @@
 
 mod config;
 mod db;
-mod form;
 mod html;
 mod limits;
 mod metrics;

@@ -9,7 +9,6 @@
 
 use crate::config::Config;
 use crate::db::{ClientContext, Db, DbError};
-use crate::form;
 use crate::html::{Templates, STYLE_CSS};
 use crate::limits::FailureLimiter;
 use crate::metrics::{Metrics, PoolStatus};
@@ -18,6 +17,7 @@ use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Body, Incoming};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
+use linktoken_core::form;
 use linktoken_core::page::{self, Page};
 use sha2::{Digest, Sha256};
 use std::net::{IpAddr, SocketAddr};

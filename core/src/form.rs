@@ -514,7 +514,7 @@ mod tests {
         let want = json!({"List-Unsubscribe": "One-Click"});
         let url = parse(URLENC, b"List-Unsubscribe=One-Click").unwrap();
         assert_eq!(Value::Object(url.clone()), want);
-        assert!(linktoken_core::page::is_one_click(&url));
+        assert!(crate::page::is_one_click(&url));
 
         let body = multipart(
             B,
@@ -525,7 +525,7 @@ mod tests {
         );
         let mp = parse(Some(MP), &body).unwrap();
         assert_eq!(Value::Object(mp.clone()), want);
-        assert!(linktoken_core::page::is_one_click(&mp));
+        assert!(crate::page::is_one_click(&mp));
 
         // As curl / common HTTP libraries send it: quoted boundary, part Content-Type.
         let body = b"--xYzZY\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nOne-Click\r\n--xYzZY--\r\n";
