@@ -53,9 +53,14 @@ pub struct Config {
     #[arg(long, env = "LINKTOKEN_REQUEST_TIMEOUT_MS", default_value_t = 10000)]
     pub request_timeout_ms: u64,
 
-    /// How long a client may take to send the request head (milliseconds).
+    /// How long a client may take to send the request head (milliseconds). Also how long an
+    /// idle keep-alive connection stays open.
     #[arg(long, env = "LINKTOKEN_HEADER_TIMEOUT_MS", default_value_t = 10000)]
     pub header_timeout_ms: u64,
+
+    /// How long a client may take to send a request body (milliseconds); slower bodies get 408.
+    #[arg(long, env = "LINKTOKEN_BODY_TIMEOUT_MS", default_value_t = 5000)]
+    pub body_timeout_ms: u64,
 
     /// Failed lookups (unknown, expired, used, revoked, malformed) one client address may make
     /// per minute before it gets 429.
@@ -83,6 +88,9 @@ impl Config {
     }
     pub fn header_timeout(&self) -> Duration {
         Duration::from_millis(self.header_timeout_ms)
+    }
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_timeout_ms)
     }
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_millis(self.shutdown_grace_ms)

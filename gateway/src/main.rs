@@ -3,6 +3,7 @@
 
 mod config;
 mod db;
+mod framing;
 mod html;
 mod limits;
 mod metrics;

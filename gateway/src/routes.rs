@@ -9,6 +9,7 @@
 
 use crate::config::Config;
 use crate::db::{ClientContext, Db, DbError};
+use crate::framing;
 use crate::html::{Templates, STYLE_CSS};
 use crate::limits::FailureLimiter;
 use crate::metrics::{Metrics, PoolStatus};
@@ -21,12 +22,10 @@ use linktoken_core::form;
 use linktoken_core::page::{self, Page};
 use sha2::{Digest, Sha256};
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Largest request body (forms are small; anything bigger is refused with 413).
 pub const MAX_BODY: usize = 64 * 1024;
-/// How long a client may take to send a request body.
-const BODY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest user agent recorded in the audit log.
 const MAX_USER_AGENT: usize = 512;
 
@@ -161,6 +160,18 @@ pub async fn handle(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Resp
 }
 
 async fn dispatch(app: &App, req: Request<Incoming>, route: Route<'_>, ip: IpAddr) -> Resp {
+    if framing::unsupported_transfer_coding(req.headers()) {
+        // The body cannot be read, so neither can the next request on this connection.
+        let mut r = error(
+            app,
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "The request could not be read.",
+        );
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return r;
+    }
     let method = req.method().clone();
     let read_only = method == Method::GET || method == Method::HEAD;
     match route {
@@ -340,7 +351,7 @@ async fn read_form(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let body = match tokio::time::timeout(
-        BODY_TIMEOUT,
+        app.cfg.body_timeout(),
         Limited::new(req.into_body(), MAX_BODY).collect(),
     )
     .await

@@ -54,6 +54,12 @@ impl Gateway {
         self.log.lock().unwrap().clone()
     }
 
+    /// SIGKILL: the process dies at once, in-flight requests and open transactions included.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM and waits (bounded) for the process to exit; returns whether it exited.
     pub fn terminate(&mut self) -> bool {
         let _ = Command::new("kill")
@@ -68,6 +74,30 @@ impl Gateway {
         }
         false
     }
+}
+
+/// A new login role that is only IN ROLE linktoken_gateway (named `it_<prefix>_<tag>`), and
+/// the connection string for the gateway to use it. Returns (role, connection string).
+pub async fn login_role(admin: &tokio_postgres::Client, prefix: &str) -> (String, String) {
+    let role = format!("it_{prefix}_{}", crate::tag());
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN IN ROLE linktoken_gateway"
+        ))
+        .await
+        .expect("create the gateway's login role");
+    let cfg = crate::config();
+    let host = match &cfg.get_hosts()[0] {
+        tokio_postgres::config::Host::Tcp(h) => h.clone(),
+        tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+    };
+    let url = format!(
+        "host={host} port={} user={role} dbname={}",
+        cfg.get_ports()[0],
+        cfg.get_dbname()
+            .expect("the test database URL names a database")
+    );
+    (role, url)
 }
 
 impl Drop for Gateway {

@@ -55,6 +55,18 @@ fn parse(buf: &[u8]) -> Option<Reply> {
 
 /// A well-formed request. `headers` are extra header lines without CRLF.
 pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[&str], body: &[u8]) -> Reply {
+    try_request(addr, method, path, headers, body)
+        .unwrap_or_else(|e| panic!("{method} (path not shown: it may hold a token): {e}"))
+}
+
+/// Like [`request`], but a connection that fails or closes without a reply is an `Err`.
+pub fn try_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+    body: &[u8],
+) -> std::io::Result<Reply> {
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for h in headers {
         req.push_str(h);
@@ -66,7 +78,7 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[&str], bod
     req.push_str("\r\n");
     let mut bytes = req.into_bytes();
     bytes.extend_from_slice(body);
-    raw(addr, &bytes).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    raw(addr, &bytes)
 }
 
 pub fn get(addr: SocketAddr, path: &str) -> Reply {
@@ -75,8 +87,18 @@ pub fn get(addr: SocketAddr, path: &str) -> Reply {
 
 /// POST an urlencoded form.
 pub fn post_form(addr: SocketAddr, path: &str, fields: &[(&str, &str)]) -> Reply {
+    try_post_form(addr, path, fields)
+        .unwrap_or_else(|e| panic!("POST (path not shown: it may hold a token): {e}"))
+}
+
+/// Like [`post_form`], but a connection that fails or closes without a reply is an `Err`.
+pub fn try_post_form(
+    addr: SocketAddr,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> std::io::Result<Reply> {
     let body: String = form_encode(fields);
-    request(
+    try_request(
         addr,
         "POST",
         path,

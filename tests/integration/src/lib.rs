@@ -9,6 +9,8 @@
 //! did not create. Tokens only ever travel as bind parameters: PostgreSQL logs the text of a
 //! failing statement, never its parameters.
 
+pub mod cluster;
+pub mod crash_check;
 pub mod gateway;
 pub mod http;
 
