@@ -2,24 +2,11 @@
 //! service again within seconds, no gateway restart. Its own test binary, because it stops the
 //! test cluster (LINKTOKEN_TEST_CLUSTER_DIR) that every other test uses.
 
+use linktoken_integration::cluster::cluster;
 use linktoken_integration::gateway::Gateway;
 use linktoken_integration::http;
 use linktoken_integration::*;
-use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn cluster(cmd: &str) {
-    let dir = std::env::var("LINKTOKEN_TEST_CLUSTER_DIR")
-        .expect("set LINKTOKEN_TEST_CLUSTER_DIR (the cluster directory); `make test` does");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg-cluster.sh");
-    let ok = Command::new(script)
-        .args([cmd, &dir])
-        .output()
-        .expect("run pg-cluster.sh")
-        .status
-        .success();
-    assert!(ok, "pg-cluster.sh {cmd} failed");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_down_gives_503_and_service_recovers() {
