@@ -1,5 +1,5 @@
 # linktoken — see README.md.
-.PHONY: demo test deps install clean
+.PHONY: demo test deps install bench clean
 
 demo:            ## build, start a throwaway cluster and the gateway, show the API and one link per flow
 	scripts/demo.sh
@@ -13,8 +13,12 @@ deps:            ## install what building needs (PostgreSQL 15, headers, libclan
 install: deps    ## build and install the extension into PostgreSQL 15
 	scripts/install-extension.sh
 
+bench:           ## benchmark (release build, throwaway cluster): bench/REPORT.md with charts (~15 min)
+	bench/run.sh
+
 clean:
 	-scripts/demo-gateway.sh stop .pgdata/demo-gateway
 	-scripts/pg-cluster.sh destroy .pgdata/demo
 	-scripts/pg-cluster.sh destroy .pgdata/test
+	-scripts/pg-cluster.sh destroy .pgdata/bench
 	rm -rf .pgdata target/test-output
