@@ -59,6 +59,18 @@ where
     false
 }
 
+/// Waits (bounded) until the server has ended every session of `role`: only then is the fate
+/// of their transactions decided.
+async fn assert_sessions_end(c: &Client, role: &str) {
+    assert!(
+        wait_for(Duration::from_secs(15), || async {
+            backends(c, role).await.0 == 0
+        })
+        .await,
+        "the killed gateway's sessions end"
+    );
+}
+
 async fn rows_for(c: &Client, table: &str, subject: &str) -> i64 {
     c.query_one(
         &format!("SELECT count(*) FROM {table} WHERE subject = $1"),
@@ -108,13 +120,7 @@ async fn killed_with_transactions_open_nothing_half_done() {
         );
     }
     // The server notices the lost client once the action returns, and rolls back.
-    assert!(
-        wait_for(Duration::from_secs(15), || async {
-            backends(&c, &role).await.0 == 0
-        })
-        .await,
-        "the killed gateway's sessions end"
-    );
+    assert_sessions_end(&c, &role).await;
     for (t, s) in tokens.iter().zip(subjects) {
         assert_eq!(
             peek_status(&c, t, &purpose).await,
@@ -158,13 +164,7 @@ async fn killed_under_load_acknowledged_durable_retries_never_twice() {
         "the load never reached 100 acknowledged redemptions"
     );
     // Decided by the database alone: wait (bounded) until the killed gateway's sessions ended.
-    assert!(
-        wait_for(Duration::from_secs(15), || async {
-            backends(&c, &role).await.0 == 0
-        })
-        .await,
-        "the killed gateway's sessions end"
-    );
+    assert_sessions_end(&c, &role).await;
     let found = crash_check::observe(&c, &purpose, &table, &tokens).await;
     let history: Vec<_> = seen.into_iter().zip(found).collect();
     let r = crash_check::check(&history);

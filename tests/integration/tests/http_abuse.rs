@@ -136,7 +136,7 @@ async fn malformed_requests_get_4xx_and_a_closed_connection() {
         ),
         (
             "negative Content-Length",
-            format!("{}", head("Content-Length: -1\r\n")).into_bytes(),
+            head("Content-Length: -1\r\n").into_bytes(),
             &[400],
         ),
         (
