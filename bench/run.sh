@@ -9,7 +9,7 @@
 #     bench/http/run.sh if present (the gateway part; it gets PGHOST/PGPORT/PGUSER and BENCH_DB)
 #  5. bench/report.py assembles bench/REPORT.md from bench/out/*.json and *.md
 #
-# Sizes: BENCH_SECONDS (per pgbench run, default 15), BENCH_CLIENTS ("1 8"), BENCH_BATCH (1000000),
+# Sizes: BENCH_SECONDS (per pgbench run, default 5), BENCH_ROUNDS (3), BENCH_CLIENTS ("1 8"), BENCH_BATCH (1000000),
 # BENCH_OUTSTANDING ("10000 1000000 10000000"), BENCH_LAT_SECONDS, BENCH_MAX_TPS (see bench/sql/bench.py).
 # BENCH_SKIP_INSTALL=1 skips steps 1-2 (use what is installed). The cluster is stopped and
 # destroyed on every exit.
