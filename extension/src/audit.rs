@@ -3,6 +3,7 @@
 //! internal id is recorded, never the token.
 
 use crate::errors::OrRaise;
+use crate::plans;
 use linktoken_core::Status;
 use pgrx::datum::DatumWithOid;
 use pgrx::spi::SpiClient;
@@ -16,20 +17,18 @@ pub fn record(
     subject: Option<&str>,
     token_id: Option<i64>,
 ) {
-    client
-        .update(
-            "INSERT INTO linktoken.events (event, status, purpose, subject, token_id) \
+    plans::update(
+        client,
+        "INSERT INTO linktoken.events (event, status, purpose, subject, token_id) \
              VALUES ($1, $2, $3, $4, $5)",
-            None,
-            &[
-                event.into(),
-                status.map(Status::as_str).into(),
-                purpose.into(),
-                subject.into(),
-                token_id.into(),
-            ],
-        )
-        .or_raise();
+        &[
+            event.into(),
+            status.map(Status::as_str).into(),
+            purpose.into(),
+            subject.into(),
+            token_id.into(),
+        ],
+    );
 }
 
 /// Revokes the outstanding tokens matching `filter` (a WHERE condition over linktoken.tokens

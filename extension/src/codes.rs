@@ -4,6 +4,7 @@
 
 use crate::audit;
 use crate::errors::OrRaise;
+use crate::plans;
 use crate::purpose::{self, Purpose};
 use crate::sealed_api::{self, Presented};
 use crate::tokens;
@@ -28,23 +29,21 @@ pub fn issue_with_code(
 
 /// Wrong codes counted for the subject within the current window.
 fn failures(client: &SpiClient<'_>, purpose: &Purpose, subject: &str) -> i32 {
-    client
-        .select(
-            "SELECT failures FROM linktoken.code_attempts \
+    plans::select(
+        client,
+        "SELECT failures FROM linktoken.code_attempts \
              WHERE purpose = $1 AND subject = $2 AND window_until > pg_catalog.clock_timestamp()",
-            Some(1),
-            &[purpose.name.as_str().into(), subject.into()],
-        )
-        .or_raise()
-        .next()
-        .and_then(|r| r.get::<i32>(1).or_raise())
-        .unwrap_or(0)
+        &[purpose.name.as_str().into(), subject.into()],
+    )
+    .next()
+    .and_then(|r| r.get::<i32>(1).or_raise())
+    .unwrap_or(0)
 }
 
 /// Counts one wrong code; the window (the purpose's ttl) starts at the first failure.
 fn record_failure(client: &mut SpiClient<'_>, purpose: &Purpose, subject: &str) -> i32 {
-    client
-        .update(
+    plans::update(
+            client,
             "INSERT INTO linktoken.code_attempts AS a (purpose, subject, failures, window_until) \
              VALUES ($1, $2, 1, pg_catalog.clock_timestamp() + $3) \
              ON CONFLICT (purpose, subject) DO UPDATE SET \
@@ -52,10 +51,8 @@ fn record_failure(client: &mut SpiClient<'_>, purpose: &Purpose, subject: &str) 
                window_until = CASE WHEN a.window_until > pg_catalog.clock_timestamp() THEN a.window_until \
                                    ELSE pg_catalog.clock_timestamp() + $3 END \
              RETURNING failures",
-            None,
             &[purpose.name.as_str().into(), subject.into(), purpose.ttl.into()],
         )
-        .or_raise()
         .first()
         .get_one::<i32>()
         .or_raise()
@@ -68,18 +65,16 @@ fn outstanding(
     purpose: &Purpose,
     subject: &str,
 ) -> Option<(i64, Vec<u8>, Vec<u8>, i32)> {
-    let row = client
-        .select(
-            "SELECT id, token_hash, code_hash, code_kid FROM linktoken.tokens \
+    let row = plans::select(
+        client,
+        "SELECT id, token_hash, code_hash, code_kid FROM linktoken.tokens \
              WHERE subject = $1 AND purpose = $2 AND code_hash IS NOT NULL \
                AND consumed_at IS NULL AND revoked_at IS NULL \
                AND expires_at > pg_catalog.clock_timestamp() \
              ORDER BY id DESC LIMIT 1",
-            Some(1),
-            &[subject.into(), purpose.name.as_str().into()],
-        )
-        .or_raise()
-        .next()?;
+        &[subject.into(), purpose.name.as_str().into()],
+    )
+    .next()?;
     Some((
         row.get(1).or_raise()?,
         row.get(2).or_raise()?,
@@ -149,13 +144,11 @@ fn check(
         tokens::Bind::NotNeeded,
     );
     if status == Status::Ok {
-        client
-            .update(
-                "DELETE FROM linktoken.code_attempts WHERE purpose = $1 AND subject = $2",
-                None,
-                &[purpose.name.as_str().into(), subject.into()],
-            )
-            .or_raise();
+        plans::update(
+            client,
+            "DELETE FROM linktoken.code_attempts WHERE purpose = $1 AND subject = $2",
+            &[purpose.name.as_str().into(), subject.into()],
+        );
     }
     (status, subject_out, payload, result, None)
 }

@@ -4,6 +4,7 @@
 
 use crate::audit;
 use crate::errors::{raise, OrRaise};
+use crate::plans;
 use crate::purpose;
 use crate::sealed_api::{self, Presented};
 use crate::tokens::{self, Bind, Found};
@@ -22,13 +23,11 @@ pub fn set_page(purpose: Option<&str>, page: Option<pgrx::JsonB>) {
     let normalized = serde_json::to_value(&page).expect("a page serializes");
     Spi::connect_mut(|client| {
         let purpose = purpose::load(client, purpose);
-        client
-            .update(
-                "UPDATE linktoken.purposes SET page = $2, updated_at = pg_catalog.now() WHERE name = $1",
-                None,
-                &[purpose.name.as_str().into(), pgrx::JsonB(normalized).into()],
-            )
-            .or_raise();
+        plans::update(
+            client,
+            "UPDATE linktoken.purposes SET page = $2, updated_at = pg_catalog.now() WHERE name = $1",
+            &[purpose.name.as_str().into(), pgrx::JsonB(normalized).into()],
+        );
     });
 }
 
@@ -37,28 +36,24 @@ fn purpose_of(client: &pgrx::spi::SpiClient<'_>, presented: &Presented) -> Optio
     match presented {
         Presented::Malformed => None,
         Presented::Sealed(_, claims) => Some(claims.purpose.clone()),
-        Presented::Stored(hash) => client
-            .select(
-                "SELECT purpose FROM linktoken.tokens WHERE token_hash = $1",
-                Some(1),
-                &[hash.as_slice().into()],
-            )
-            .or_raise()
-            .next()
-            .and_then(|row| row.get::<String>(1).or_raise()),
+        Presented::Stored(hash) => plans::select(
+            client,
+            "SELECT purpose FROM linktoken.tokens WHERE token_hash = $1",
+            &[hash.as_slice().into()],
+        )
+        .next()
+        .and_then(|row| row.get::<String>(1).or_raise()),
     }
 }
 
 fn page_of(client: &pgrx::spi::SpiClient<'_>, purpose: &str) -> Option<RawJsonb> {
-    client
-        .select(
-            "SELECT page FROM linktoken.purposes WHERE name = $1",
-            Some(1),
-            &[purpose.into()],
-        )
-        .or_raise()
-        .next()
-        .and_then(|row| row.get::<RawJsonb>(1).or_raise())
+    plans::select(
+        client,
+        "SELECT page FROM linktoken.purposes WHERE name = $1",
+        &[purpose.into()],
+    )
+    .next()
+    .and_then(|row| row.get::<RawJsonb>(1).or_raise())
 }
 
 #[allow(clippy::type_complexity)]
@@ -141,14 +136,12 @@ pub fn gateway_redeem(
 pub fn gateway_code_page(purpose: Option<&str>) -> Option<RawJsonb> {
     let name = purpose.filter(|p| input::purpose_name("purpose", p).is_ok())?;
     Spi::connect(|client| {
-        client
-            .select(
-                "SELECT page FROM linktoken.purposes WHERE name = $1 AND code_digits IS NOT NULL",
-                Some(1),
-                &[name.into()],
-            )
-            .or_raise()
-            .next()
-            .and_then(|row| row.get::<RawJsonb>(1).or_raise())
+        plans::select(
+            client,
+            "SELECT page FROM linktoken.purposes WHERE name = $1 AND code_digits IS NOT NULL",
+            &[name.into()],
+        )
+        .next()
+        .and_then(|row| row.get::<RawJsonb>(1).or_raise())
     })
 }

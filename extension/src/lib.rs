@@ -21,6 +21,7 @@ mod codes;
 mod errors;
 mod gateway_api;
 mod gucs;
+mod plans;
 mod purge;
 mod purpose;
 mod sealed_api;

@@ -2,6 +2,7 @@
 //! action that redeem runs.
 
 use crate::errors::{raise, raise_with_hint, unknown_purpose, OrRaise};
+use crate::plans;
 use crate::types::RegProcedure;
 use linktoken_core::input;
 use pgrx::prelude::*;
@@ -36,15 +37,13 @@ pub fn load(client: &SpiClient<'_>, name: Option<&str>) -> Purpose {
 
 /// The purpose of that name, if defined.
 pub fn try_load(client: &SpiClient<'_>, name: &str) -> Option<Purpose> {
-    let rows = client
-        .select(
-            "SELECT ttl, max_uses, revoke_previous, action::pg_catalog.oid, min_interval, \
+    let rows = plans::select(
+        client,
+        "SELECT ttl, max_uses, revoke_previous, action::pg_catalog.oid, min_interval, \
                     code_digits, max_attempts, bind_browser \
              FROM linktoken.purposes WHERE name = $1",
-            Some(1),
-            &[name.into()],
-        )
-        .or_raise();
+        &[name.into()],
+    );
     let row = rows.into_iter().next()?;
     Some(Purpose {
         name: name.to_owned(),
@@ -87,9 +86,9 @@ pub fn check_ttl(arg: &'static str, ttl: Interval) {
 /// `(subject text, payload jsonb, form jsonb) RETURNS jsonb`, SECURITY DEFINER with a pinned
 /// search_path, so that it runs with its own owner's privileges, never the extension owner's.
 fn check_action(client: &SpiClient<'_>, action: RegProcedure) {
-    let rows = client
-        .select(
-            "SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text, \
+    let rows = plans::select(
+        client,
+        "SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text, \
                     p.prokind = 'f' AND NOT p.proretset, \
                     p.prorettype = 'pg_catalog.jsonb'::pg_catalog.regtype \
                       AND p.pronargs = 3 \
@@ -100,10 +99,8 @@ fn check_action(client: &SpiClient<'_>, action: RegProcedure) {
                     COALESCE((SELECT pg_catalog.bool_or(c LIKE 'search_path=%') \
                               FROM pg_catalog.unnest(p.proconfig) AS c), false) \
              FROM pg_catalog.pg_proc p WHERE p.oid = $1",
-            Some(1),
-            &[DatumWithOid::from(action.0)],
-        )
-        .or_raise();
+        &[DatumWithOid::from(action.0)],
+    );
     let Some(row) = rows.into_iter().next() else {
         raise(
             PgSqlErrorCode::ERRCODE_UNDEFINED_FUNCTION,
@@ -183,9 +180,9 @@ pub fn define_purpose(
         if let Some(action) = action {
             check_action(client, action);
         }
-        client
-            .update(
-                "INSERT INTO linktoken.purposes (name, ttl, max_uses, revoke_previous, action, min_interval, \
+        plans::update(
+            client,
+            "INSERT INTO linktoken.purposes (name, ttl, max_uses, revoke_previous, action, min_interval, \
                                                  code_digits, max_attempts, bind_browser) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
                  ON CONFLICT (name) DO UPDATE SET ttl = EXCLUDED.ttl, max_uses = EXCLUDED.max_uses, \
@@ -193,8 +190,7 @@ pub fn define_purpose(
                    min_interval = EXCLUDED.min_interval, code_digits = EXCLUDED.code_digits, \
                    max_attempts = EXCLUDED.max_attempts, bind_browser = EXCLUDED.bind_browser, \
                    updated_at = pg_catalog.now()",
-                None,
-                &[
+            &[
                     name.into(),
                     ttl.into(),
                     max_uses.into(),
@@ -205,8 +201,7 @@ pub fn define_purpose(
                     max_attempts.into(),
                     bind_browser.into(),
                 ],
-            )
-            .or_raise();
+        );
     });
 }
 
@@ -220,17 +215,15 @@ pub fn run_action(
     payload: crate::types::RawJsonb,
     form: Option<crate::types::RawJsonb>,
 ) -> Option<crate::types::RawJsonb> {
-    let rows = client
-        .select(
-            "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname), \
+    let rows = plans::select(
+        client,
+        "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname), \
                     p.prosecdef AND COALESCE((SELECT pg_catalog.bool_or(c LIKE 'search_path=%') \
                                               FROM pg_catalog.unnest(p.proconfig) AS c), false) \
              FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
              WHERE p.oid = $1",
-            Some(1),
-            &[DatumWithOid::from(action)],
-        )
-        .or_raise();
+        &[DatumWithOid::from(action)],
+    );
     let Some(row) = rows.into_iter().next() else {
         raise_with_hint(
             PgSqlErrorCode::ERRCODE_UNDEFINED_FUNCTION,

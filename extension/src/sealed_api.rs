@@ -7,6 +7,7 @@
 
 use crate::audit;
 use crate::errors::{raise, raise_with_hint, OrRaise};
+use crate::plans;
 use crate::purpose::{self, Purpose};
 use crate::tokens::{self, Found, Redeemed};
 use crate::types::RawJsonb;
@@ -29,14 +30,12 @@ pub enum Presented {
 pub fn key(client: &SpiClient<'_>, kid: u32) -> Option<[u8; sealed::KEY_BYTES]> {
     let kid = i32::try_from(kid).ok()?;
     // An unknown or retired key id is simply no key (the token is then `invalid`).
-    let row = client
-        .select(
-            "SELECT secret FROM linktoken.keys WHERE kid = $1 AND retired_at IS NULL",
-            Some(1),
-            &[kid.into()],
-        )
-        .or_raise()
-        .next()?;
+    let row = plans::select(
+        client,
+        "SELECT secret FROM linktoken.keys WHERE kid = $1 AND retired_at IS NULL",
+        &[kid.into()],
+    )
+    .next()?;
     let secret: Vec<u8> = row.get(1).or_raise()?;
     secret.try_into().ok()
 }
@@ -59,9 +58,7 @@ pub fn present(client: &SpiClient<'_>, text: Option<&str>) -> Presented {
 }
 
 fn jsonb(client: &SpiClient<'_>, text: &str) -> Option<RawJsonb> {
-    client
-        .select("SELECT $1::pg_catalog.jsonb", Some(1), &[text.into()])
-        .or_raise()
+    plans::select(client, "SELECT $1::pg_catalog.jsonb", &[text.into()])
         .first()
         .get_one::<RawJsonb>()
         .or_raise()
@@ -69,13 +66,11 @@ fn jsonb(client: &SpiClient<'_>, text: &str) -> Option<RawJsonb> {
 
 /// The claims' expiry as a timestamp, and whether it has passed (one query for both).
 fn expiry(client: &SpiClient<'_>, claims: &Claims) -> (Option<TimestampWithTimeZone>, bool) {
-    let row = client
-        .select(
+    let row = plans::select(
+            client,
             "SELECT pg_catalog.to_timestamp($1), pg_catalog.to_timestamp($1) <= pg_catalog.clock_timestamp()",
-            Some(1),
             &[(claims.expires_at as f64).into()],
         )
-        .or_raise()
         .first();
     (
         row.get::<TimestampWithTimeZone>(1).or_raise(),
@@ -85,13 +80,11 @@ fn expiry(client: &SpiClient<'_>, claims: &Claims) -> (Option<TimestampWithTimeZ
 
 /// (uses, revoked) recorded for a sealed token.
 fn spent(client: &SpiClient<'_>, hash: &token::TokenHash) -> (i32, bool) {
-    let rows = client
-        .select(
-            "SELECT uses, revoked_at IS NOT NULL FROM linktoken.spent WHERE token_hash = $1",
-            Some(1),
-            &[hash.as_slice().into()],
-        )
-        .or_raise();
+    let rows = plans::select(
+        client,
+        "SELECT uses, revoked_at IS NOT NULL FROM linktoken.spent WHERE token_hash = $1",
+        &[hash.as_slice().into()],
+    );
     match rows.into_iter().next() {
         Some(r) => (
             r.get::<i32>(1).or_raise().unwrap_or(0),
@@ -163,23 +156,21 @@ pub fn consume(
         return reject(client, Status::Expired);
     }
     if let Some(max_uses) = purpose.max_uses {
-        let recorded = client
-            .update(
-                "INSERT INTO linktoken.spent AS s (token_hash, purpose, uses, expires_at) \
+        let recorded = plans::update(
+            client,
+            "INSERT INTO linktoken.spent AS s (token_hash, purpose, uses, expires_at) \
                  VALUES ($1, $2, 1, pg_catalog.to_timestamp($3)) \
                  ON CONFLICT (token_hash) DO UPDATE SET uses = s.uses + 1 \
                  WHERE s.uses < $4 AND s.revoked_at IS NULL \
                  RETURNING uses",
-                None,
-                &[
-                    hash.as_slice().into(),
-                    purpose.name.as_str().into(),
-                    (claims.expires_at as f64).into(),
-                    max_uses.into(),
-                ],
-            )
-            .or_raise()
-            .len();
+            &[
+                hash.as_slice().into(),
+                purpose.name.as_str().into(),
+                (claims.expires_at as f64).into(),
+                max_uses.into(),
+            ],
+        )
+        .len();
         if recorded == 0 {
             let (_, revoked) = spent(client, hash);
             return reject(
@@ -218,40 +209,36 @@ pub fn consume(
 
 /// Revokes a sealed token by recording it in the spent list until it expires.
 pub fn revoke(client: &mut SpiClient<'_>, hash: &token::TokenHash, claims: &Claims) -> bool {
-    let revoked = client
-        .update(
-            "INSERT INTO linktoken.spent AS s (token_hash, purpose, expires_at, revoked_at) \
+    let revoked = plans::update(
+        client,
+        "INSERT INTO linktoken.spent AS s (token_hash, purpose, expires_at, revoked_at) \
              VALUES ($1, $2, pg_catalog.to_timestamp($3), pg_catalog.now()) \
              ON CONFLICT (token_hash) DO UPDATE SET revoked_at = pg_catalog.now() \
              WHERE s.revoked_at IS NULL \
              RETURNING 1",
-            None,
-            &[
-                hash.as_slice().into(),
-                claims.purpose.as_str().into(),
-                (claims.expires_at as f64).into(),
-            ],
-        )
-        .or_raise();
+        &[
+            hash.as_slice().into(),
+            claims.purpose.as_str().into(),
+            (claims.expires_at as f64).into(),
+        ],
+    );
     !revoked.is_empty()
 }
 
 /// The current sealing key (newest not retired), made on first use.
 pub fn current_key(client: &mut SpiClient<'_>) -> (u32, [u8; sealed::KEY_BYTES]) {
-    let row = client
-        .select(
-            "SELECT kid, secret FROM linktoken.keys WHERE retired_at IS NULL ORDER BY kid DESC LIMIT 1",
-            Some(1),
-            &[],
+    let row = plans::select(
+        client,
+        "SELECT kid, secret FROM linktoken.keys WHERE retired_at IS NULL ORDER BY kid DESC LIMIT 1",
+        &[],
+    )
+    .next()
+    .map(|r| {
+        (
+            r.get::<i32>(1).or_raise().expect("kid"),
+            r.get::<Vec<u8>>(2).or_raise().expect("secret"),
         )
-        .or_raise()
-        .next()
-        .map(|r| {
-            (
-                r.get::<i32>(1).or_raise().expect("kid"),
-                r.get::<Vec<u8>>(2).or_raise().expect("secret"),
-            )
-        });
+    });
     let (kid, secret) = match row {
         Some(found) => found,
         None => new_key(client),
@@ -266,17 +253,15 @@ fn new_key(client: &mut SpiClient<'_>) -> (i32, Vec<u8>) {
     let mut secret = [0u8; sealed::KEY_BYTES];
     token::fill_random(&mut secret)
         .unwrap_or_else(|e| raise(PgSqlErrorCode::ERRCODE_SYSTEM_ERROR, e.to_string()));
-    let kid = client
-        .update(
-            "INSERT INTO linktoken.keys (secret) VALUES ($1) RETURNING kid",
-            None,
-            &[secret.as_slice().into()],
-        )
-        .or_raise()
-        .first()
-        .get_one::<i32>()
-        .or_raise()
-        .expect("kid");
+    let kid = plans::update(
+        client,
+        "INSERT INTO linktoken.keys (secret) VALUES ($1) RETURNING kid",
+        &[secret.as_slice().into()],
+    )
+    .first()
+    .get_one::<i32>()
+    .or_raise()
+    .expect("kid");
     (kid, secret.to_vec())
 }
 
@@ -292,28 +277,24 @@ pub fn seal(
     Spi::connect_mut(|client| {
         let purpose = purpose::load(client, purpose);
         // The jsonb's own text form, so numbers keep every digit.
-        let payload_text: String = client
-            .select(
-                "SELECT COALESCE($1::pg_catalog.text, '{}')",
-                Some(1),
-                &[payload.into()],
-            )
-            .or_raise()
-            .first()
-            .get_one::<String>()
-            .or_raise()
-            .expect("text");
-        let expires_at: i64 = client
-            .select(
-                "SELECT EXTRACT(epoch FROM pg_catalog.now() + $1)::bigint",
-                Some(1),
-                &[ttl.unwrap_or(purpose.ttl).into()],
-            )
-            .or_raise()
-            .first()
-            .get_one::<i64>()
-            .or_raise()
-            .expect("an expiry");
+        let payload_text: String = plans::select(
+            client,
+            "SELECT COALESCE($1::pg_catalog.text, '{}')",
+            &[payload.into()],
+        )
+        .first()
+        .get_one::<String>()
+        .or_raise()
+        .expect("text");
+        let expires_at: i64 = plans::select(
+            client,
+            "SELECT EXTRACT(epoch FROM pg_catalog.now() + $1)::bigint",
+            &[ttl.unwrap_or(purpose.ttl).into()],
+        )
+        .first()
+        .get_one::<i64>()
+        .or_raise()
+        .expect("an expiry");
         let claims = Claims {
             purpose: purpose.name.clone(),
             subject: subject.to_owned(),
@@ -349,13 +330,11 @@ pub fn rotate_key() -> i32 {
 pub fn retire_key(kid: Option<i32>) -> bool {
     let kid = input::required("kid", kid).or_raise();
     Spi::connect_mut(|client| {
-        let retired = client
-            .update(
-                "UPDATE linktoken.keys SET retired_at = pg_catalog.now() WHERE kid = $1 AND retired_at IS NULL RETURNING 1",
-                None,
-                &[kid.into()],
-            )
-            .or_raise();
+        let retired = plans::update(
+            client,
+            "UPDATE linktoken.keys SET retired_at = pg_catalog.now() WHERE kid = $1 AND retired_at IS NULL RETURNING 1",
+            &[kid.into()],
+        );
         !retired.is_empty()
     })
 }

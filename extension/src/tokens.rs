@@ -3,6 +3,7 @@
 use crate::audit;
 use crate::errors::OrRaise;
 use crate::gucs;
+use crate::plans;
 use crate::purpose::{self, Purpose};
 use crate::sealed_api::{self, Presented};
 use crate::types::RawJsonb;
@@ -75,8 +76,8 @@ fn lookup_stored(
     bind: Bind<'_>,
 ) -> Found {
     let (check_bind, bind_value) = bind.params();
-    let rows = client
-        .select(
+    let rows = plans::select(
+            client,
             "SELECT subject, payload, expires_at, max_uses - use_count, \
                     revoked_at IS NOT NULL, consumed_at IS NOT NULL, \
                     expires_at <= pg_catalog.clock_timestamp(), id, \
@@ -84,10 +85,8 @@ fn lookup_stored(
                     $3 AND bind_hash IS NOT NULL \
                       AND bind_hash IS DISTINCT FROM pg_catalog.sha256(pg_catalog.convert_to($4, 'UTF8')) \
              FROM linktoken.tokens WHERE token_hash = $1 AND purpose = $2",
-            Some(1),
             &[hash.as_slice().into(), purpose.into(), check_bind.into(), bind_value.into()],
-        )
-        .or_raise();
+        );
     let Some(row) = rows.into_iter().next() else {
         return Found::invalid();
     };
@@ -205,16 +204,15 @@ pub fn issue_token(
                 (Some(code), Some(keyed.to_vec()), Some(kid as i32))
             }
         };
-        client
-            .update(
-                "WITH t AS ( \
+        plans::update(
+            client,
+            "WITH t AS ( \
                    INSERT INTO linktoken.tokens (token_hash, purpose, subject, payload, expires_at, max_uses, code_hash, code_kid, bind_hash) \
                    VALUES ($1, $2, $3, COALESCE($4, '{}'::pg_catalog.jsonb), pg_catalog.now() + $5, $6, $7, $8, $9) \
                    RETURNING id, purpose, subject) \
                  INSERT INTO linktoken.events (event, purpose, subject, token_id) \
                  SELECT 'issued', purpose, subject, id FROM t",
-                None,
-                &[
+            &[
                     hash.as_slice().into(),
                     purpose.name.as_str().into(),
                     subject.into(),
@@ -225,8 +223,7 @@ pub fn issue_token(
                     code_kid.into(),
                     bind_hash.into(),
                 ],
-            )
-            .or_raise();
+        );
         (token, code)
     })
 }
@@ -249,37 +246,31 @@ pub fn serialize_issues(client: &mut SpiClient<'_>, purpose: &Purpose, subject: 
             "Issue tokens in READ COMMITTED (the default) or SERIALIZABLE transactions, or define the purpose with revoke_previous => false and min_interval => NULL.",
         );
     }
-    client
-        .update(
-            "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($1), pg_catalog.hashtext($2))",
-            None,
-            &[purpose.name.as_str().into(), subject.into()],
-        )
-        .or_raise();
+    plans::update(
+        client,
+        "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($1), pg_catalog.hashtext($2))",
+        &[purpose.name.as_str().into(), subject.into()],
+    );
 }
 
 /// min_interval: refuses a new token while the subject's last one is younger than that, with
 /// SQLSTATE 53400 (configuration_limit_exceeded) and the seconds to wait (so apps can answer "we just sent you a link").
 fn throttle(client: &mut SpiClient<'_>, purpose: &Purpose, subject: &str, min_interval: Interval) {
-    let wait: Option<i32> = client
-        .select(
+    let wait: Option<i32> = plans::select(
+            client,
             "SELECT pg_catalog.ceil(EXTRACT(epoch FROM pg_catalog.max(created_at) + $3 - pg_catalog.clock_timestamp()))::int \
              FROM linktoken.tokens WHERE subject = $1 AND purpose = $2",
-            Some(1),
             &[subject.into(), purpose.name.as_str().into(), min_interval.into()],
         )
-        .or_raise()
         .first()
         .get_one::<i32>()
         .or_raise();
     if let Some(seconds) = wait.filter(|s| *s > 0) {
-        client
-            .update(
-                "SELECT linktoken.raise_throttled($1, $2)",
-                None,
-                &[purpose.name.as_str().into(), seconds.into()],
-            )
-            .or_raise();
+        plans::update(
+            client,
+            "SELECT linktoken.raise_throttled($1, $2)",
+            &[purpose.name.as_str().into(), seconds.into()],
+        );
     }
 }
 
@@ -427,8 +418,8 @@ pub fn consume(
     };
     // One conditional UPDATE: under READ COMMITTED a concurrent redeem of the same token
     // waits for this one, re-checks the conditions on the new row version and finds nothing.
-    let consumed = client
-        .update(
+    let consumed = plans::update(
+            client,
             "UPDATE linktoken.tokens \
              SET use_count = use_count + 1, last_used_at = pg_catalog.clock_timestamp(), \
                  consumed_at = CASE WHEN use_count + 1 >= max_uses THEN pg_catalog.clock_timestamp() END \
@@ -439,15 +430,13 @@ pub fn consume(
                AND (NOT $3 OR bind_hash IS NULL \
                     OR bind_hash = pg_catalog.sha256(pg_catalog.convert_to($4, 'UTF8'))) \
              RETURNING id, subject, payload",
-            None,
             &[
                 hash.as_slice().into(),
                 purpose.name.as_str().into(),
                 check_bind.into(),
                 bind_value.into(),
             ],
-        )
-        .or_raise();
+        );
     if let Some(r) = consumed.into_iter().next() {
         let id: i64 = r.get(1).or_raise().expect("id is NOT NULL");
         let subject: String = r.get(2).or_raise().expect("subject is NOT NULL");
