@@ -116,7 +116,10 @@ class CpuMeter:
 
     @staticmethod
     def delta(a: dict, b: dict) -> dict:
-        return {k: round(b[k] - a[k], 3) for k in a}
+        d = {k: round(b[k] - a[k], 3) for k in a}
+        # CPU the machine spent on anything else (other users of a shared machine).
+        d["other processes"] = round(max(0.0, d["machine"] - sum(v for k, v in d.items() if k != "machine")), 3)
+        return d
 
 
 class MemorySampler(threading.Thread):
@@ -177,13 +180,42 @@ class Bench:
         r.update(step=step, cpu_seconds=CpuMeter.delta(before, after), rss_peak_mib=self.mem.peak.get(step))
         wall = r["seconds"] + self.a.warmup
         r["cpu_per_request_us"] = {k: round(v / max(1, r["answered"] * wall / r["seconds"]) * 1e6, 1)
-                                   for k, v in r["cpu_seconds"].items() if k != "machine"}
+                                   for k, v in r["cpu_seconds"].items() if k not in ("machine", "other processes")}
         self.results["steps"].append(r)
         print(f"drive.py: {step}: {r['rate']:.0f}/s answered={r['answered']} refused={r['refused']} "
               f"errors={r['transport_errors']} p50={r['p50_ms']} ms p99={r['p99_ms']} ms", flush=True)
         if r["refused"] or r["transport_errors"]:
             print(f"drive.py: WARNING {step}: statuses {r['statuses']}, {r['transport_errors']} transport errors",
                   flush=True)
+        return r
+
+    def oha(self, step: str, url: str) -> dict | None:
+        """The same closed-loop maximum measured by oha, as a cross-check of the load client."""
+        if not self.a.oha:
+            return None
+        secs = min(self.a.seconds, 10)
+        cmd = [self.a.oha, "--no-tui", "--output-format", "json", "-z", f"{secs:g}s", "-c", str(self.a.clients), url]
+        self.mem.step = step
+        before = self.cpu.snapshot()
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=secs * 4 + 60)
+        after = self.cpu.snapshot()
+        self.mem.step = "idle"
+        if proc.returncode != 0:
+            print(f"drive.py: oha failed in {step}: {proc.stderr.strip()[-500:]}", flush=True)
+            return None
+        d = json.loads(proc.stdout)
+        s, p = d.get("summary", {}), d.get("latencyPercentiles", {})
+        ms = lambda k: None if p.get(k) is None else round(p[k] * 1000, 3)  # noqa: E731 (oha reports seconds)
+        answered = sum(n for code, n in d.get("statusCodeDistribution", {}).items() if code.startswith(("2", "3")))
+        r = {"step": step, "tool": "oha", "rate": s.get("requestsPerSec"), "seconds": secs, "answered": answered,
+             "refused": sum(d.get("statusCodeDistribution", {}).values()) - answered,
+             "transport_errors": sum(d.get("errorDistribution", {}).values()), "target_rate": None,
+             "p50_ms": ms("p50"), "p99_ms": ms("p99"), "p999_ms": ms("p99.9"),
+             "cpu_seconds": CpuMeter.delta(before, after)}
+        r["cpu_per_request_us"] = {k: round(v / max(1, answered) * 1e6, 1) for k, v in r["cpu_seconds"].items()
+                                   if k not in ("machine", "other processes")}
+        self.results["steps"].append(r)
+        print(f"drive.py: {step}: {r['rate']:.0f}/s p50={r['p50_ms']} ms p99={r['p99_ms']} ms", flush=True)
         return r
 
     def post_tokens(self, name: str, rate: float) -> str:
@@ -254,6 +286,9 @@ class Bench:
             rate = post_max["rate"] * frac
             self.load(f"gateway POST at {frac:.0%}", a.gateway_port,
                       paths=self.post_tokens(f"post-{frac}", rate), once=True, post=True, rate=rate)
+        self.oha("oha: ceiling max", f"http://127.0.0.1:{a.ceiling_port}/")
+        with open(get_paths, encoding="ascii") as f:
+            self.oha("oha: gateway GET max", f"http://127.0.0.1:{a.gateway_port}{f.readline().strip()}")
         self.mem.stop.set()
         end = self.mem.status()
         self.results.update(
@@ -276,6 +311,7 @@ def main() -> int:
     ap.add_argument("--ceiling-pid", type=int, required=True)
     ap.add_argument("--postmaster-pid", type=int, required=True)
     ap.add_argument("--gateway-role", required=True)
+    ap.add_argument("--oha", default="", help="oha binary for the cross-check (none: skipped)")
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--warmup", type=float, default=1)

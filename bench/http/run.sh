@@ -21,6 +21,7 @@
 #   BENCH_HTTP_OHA      1 (default): also cross-check the ceiling and GET maximum with oha
 #                       (installed with `cargo install oha --locked` if missing); 0: skip
 #   BENCH_OUT_DIR       where http.json/http.md go (default bench/out)
+#   BENCH_HTTP_GATEWAY_BIN  measure this gateway binary instead of target/release's (A/B of a change)
 #
 # Raw tokens exist only in the harness table bench_http.tokens and in a private temp dir, both
 # removed on exit. Servers listen on 127.0.0.1 only and are stopped by pid.
@@ -90,6 +91,7 @@ POSTMASTER_PID="$(head -1 "$DATA_DIR/postmaster.pid")"
 log "building the gateway and the ceiling server (release)"
 cargo build --release -q -p linktoken-gateway -p linktoken-bench-ceiling
 BIN="$ROOT/target/release"
+GATEWAY_BIN="${BENCH_HTTP_GATEWAY_BIN:-$BIN/linktoken-gateway}"
 OHA=""
 if [[ "$USE_OHA" == 1 ]]; then
     OHA="$(command -v oha || true)"
@@ -119,33 +121,23 @@ GATEWAY_PORT="$(free_port)"
 GATEWAY_FLAGS=(--listen "127.0.0.1:$GATEWAY_PORT" --public-url "http://127.0.0.1:$GATEWAY_PORT"
                --pool-size "$CLIENTS" --failed-lookups-per-minute 1000000)
 LINKTOKEN_DATABASE_URL="host=$PGHOST port=$PGPORT user=$ROLE dbname=$DB" \
-    "$BIN/linktoken-gateway" "${GATEWAY_FLAGS[@]}" 2>"$TMP/gateway.log" &
+    "$GATEWAY_BIN" "${GATEWAY_FLAGS[@]}" 2>"$TMP/gateway.log" &
 GATEWAY_PID=$!
 PIDS+=("$GATEWAY_PID")
 wait_http "http://127.0.0.1:$CEILING_PORT/"
 wait_http "http://127.0.0.1:$GATEWAY_PORT/healthz"
 
 # --- the measurements -------------------------------------------------------------------------
-log "measuring: 10 steps of ${SECONDS_PER_STEP}s with $CLIENTS connections"
+log "measuring: 10 steps of ${SECONDS_PER_STEP}s (+2 oha steps of at most 10 s) with $CLIENTS connections"
 python3 bench/http/drive.py --db "$DB" --tmp "$TMP" --out "$TMP/raw.json" \
     --load-bin "$BIN/linktoken-bench-load" --ceiling-port "$CEILING_PORT" --gateway-port "$GATEWAY_PORT" \
     --gateway-pid "$GATEWAY_PID" --ceiling-pid "$CEILING_PID" --postmaster-pid "$POSTMASTER_PID" --gateway-role "$ROLE" \
-    --clients "$CLIENTS" --seconds "$SECONDS_PER_STEP"
-
-if [[ -n "$OHA" ]]; then
-    OHA_SECONDS=$(( SECONDS_PER_STEP > 10 ? 10 : SECONDS_PER_STEP ))
-    GET_PATH="$(head -1 "$TMP/get.paths")"
-    log "cross-check with $("$OHA" --version 2>/dev/null | head -1): ${OHA_SECONDS}s each"
-    "$OHA" --no-tui --output-format json -z "${OHA_SECONDS}s" -c "$CLIENTS" \
-        "http://127.0.0.1:$CEILING_PORT/" >"$TMP/oha-ceiling.json"
-    "$OHA" --no-tui --output-format json -z "${OHA_SECONDS}s" -c "$CLIENTS" \
-        "http://127.0.0.1:$GATEWAY_PORT$GET_PATH" >"$TMP/oha-get.json"
-fi
+    --oha "$OHA" --clients "$CLIENTS" --seconds "$SECONDS_PER_STEP"
 
 {
     echo "gateway flags: ${GATEWAY_FLAGS[*]}"
-    echo "gateway build: cargo build --release ($(rustc --version))"
-    echo "oha: ${OHA:-not used}"
+    echo "gateway binary: ${BENCH_HTTP_GATEWAY_BIN:-target/release/linktoken-gateway} (cargo build --release, $(rustc --version))"
+    if [[ -n "$OHA" ]]; then echo "oha: $("$OHA" --version | head -1) (cross-check)"; else echo "oha: not used"; fi
     echo "load client: bench/ceiling linktoken-bench-load"
     echo "access log lines: $(grep -c '^access ' "$TMP/gateway.log" || true)"
 } >"$TMP/settings.txt"
