@@ -7,9 +7,12 @@
 //! * [`sealed`]: sealed (stateless, encrypted) tokens.
 //! * [`page`]: a purpose's landing page and the checks of a submitted form.
 //! * [`form`]: parsing of submitted form bodies (urlencoded and multipart) into JSON.
+//! * [`head_screen`]: the screen of HTTP/1.1 request framing the gateway puts in front of its
+//!   HTTP server (bare LF, NUL, Content-Length with Transfer-Encoding, bad chunks).
 
 pub mod code;
 pub mod form;
+pub mod head_screen;
 pub mod input;
 pub mod page;
 pub mod sealed;
