@@ -24,7 +24,11 @@ fuzz_target!(|data: &[u8]| {
                 .decode(&text[token::PREFIX.len()..])
                 .expect("a valid token is base64url");
             assert_eq!(raw.len(), n + 4);
-            assert_eq!(token::encode(&raw[..n]), text, "only canonical spellings validate");
+            assert_eq!(
+                token::encode(&raw[..n]),
+                text,
+                "only canonical spellings validate"
+            );
         }
         Err(why) => assert_eq!(parsed, Err(why)),
     }
