@@ -8,6 +8,7 @@ mod html;
 mod limits;
 mod metrics;
 mod routes;
+mod screen;
 
 use clap::Parser;
 use hyper::server::conn::http1;
@@ -19,7 +20,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-/// Most request headers (count) and bytes of request head a client may send.
+/// Most request headers (count) and bytes of request head a client may send (the request
+/// screen holds at most MAX_HEAD_BYTES of an unfinished head per connection).
 const MAX_HEADERS: usize = 64;
 const MAX_HEAD_BYTES: usize = 16 * 1024;
 
@@ -41,7 +43,7 @@ fn build(cfg: config::Config) -> Result<routes::App, String> {
         db,
         templates,
         limiter,
-        metrics: metrics::Metrics::default(),
+        metrics: Arc::default(),
     })
 }
 
@@ -77,6 +79,9 @@ async fn main() {
         .header_read_timeout(header_timeout)
         .max_buf_size(MAX_HEAD_BYTES)
         .max_headers(MAX_HEADERS)
+        // The request screen ends hyper's input after a refused head: answers to the requests
+        // before it must still be written, not cut off (see screen.rs).
+        .half_close(true)
         .keep_alive(true);
     let graceful = GracefulShutdown::new();
     let shutdown = shutdown_signal();
@@ -93,12 +98,14 @@ async fn main() {
                         continue;
                     }
                 };
+                let reporter = screen::Reporter { metrics: app.metrics.clone(), peer: peer.ip() };
                 let app = app.clone();
                 let service = service_fn(move |req| {
                     let app = app.clone();
                     async move { Ok::<_, Infallible>(routes::handle(&app, req, peer).await) }
                 });
-                let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                let io = screen::Screened::new(stream, MAX_HEAD_BYTES, reporter);
+                let conn = graceful.watch(http.serve_connection(TokioIo::new(io), service));
                 tokio::spawn(async move {
                     let _ = conn.await;
                 });

@@ -1,5 +1,5 @@
-//! Prometheus text metrics: requests by route and status, redemptions by status, a latency
-//! histogram, pool size and waiters. Labels are fixed route names and statuses, never paths.
+//! Prometheus text metrics: requests by route and status, redemptions by status, malformed
+//! requests by reason, a latency histogram, pool size and waiters. Labels are fixed route names and statuses, never paths.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -14,6 +14,7 @@ const BUCKETS: [f64; 12] = [
 struct Inner {
     requests: BTreeMap<(&'static str, u16), u64>,
     redemptions: BTreeMap<String, u64>,
+    malformed: BTreeMap<&'static str, u64>,
     latency_buckets: [u64; BUCKETS.len()],
     latency_count: u64,
     latency_sum: f64,
@@ -52,6 +53,12 @@ impl Metrics {
         *m.redemptions.entry(status.to_owned()).or_default() += 1;
     }
 
+    /// A connection the request screen closed; `reason` is a fixed name.
+    pub fn malformed(&self, reason: &'static str) {
+        let mut m = self.inner.lock().unwrap();
+        *m.malformed.entry(reason).or_default() += 1;
+    }
+
     pub fn render(&self, pool: &PoolStatus) -> String {
         let m = self.inner.lock().unwrap();
         let mut out = String::new();
@@ -73,6 +80,16 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "linktoken_gateway_redemptions_total{{status=\"{status}\"}} {n}"
+            );
+        }
+        out.push_str(
+            "# HELP linktoken_gateway_malformed_requests_total Connections closed by the request screen, by reason.\n",
+        );
+        out.push_str("# TYPE linktoken_gateway_malformed_requests_total counter\n");
+        for (reason, n) in &m.malformed {
+            let _ = writeln!(
+                out,
+                "linktoken_gateway_malformed_requests_total{{reason=\"{reason}\"}} {n}"
             );
         }
         out.push_str("# HELP linktoken_gateway_request_duration_seconds Request latency.\n");
@@ -132,6 +149,8 @@ mod tests {
         m.request("link", 200, Duration::from_millis(30));
         m.request("link", 404, Duration::from_millis(1));
         m.redemption("ok");
+        m.malformed("bare_lf");
+        m.malformed("bare_lf");
         let text = m.render(&PoolStatus {
             max_size: 16,
             size: 2,
@@ -141,6 +160,7 @@ mod tests {
         assert!(text.contains("linktoken_gateway_requests_total{route=\"link\",status=\"200\"} 2"));
         assert!(text.contains("linktoken_gateway_requests_total{route=\"link\",status=\"404\"} 1"));
         assert!(text.contains("linktoken_gateway_redemptions_total{status=\"ok\"} 1"));
+        assert!(text.contains("linktoken_gateway_malformed_requests_total{reason=\"bare_lf\"} 2"));
         assert!(text.contains("linktoken_gateway_request_duration_seconds_bucket{le=\"0.005\"} 2"));
         assert!(text.contains("linktoken_gateway_request_duration_seconds_count 3"));
         assert!(text.contains("linktoken_gateway_pool_max_size 16"));

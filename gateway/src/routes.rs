@@ -22,6 +22,7 @@ use linktoken_core::form;
 use linktoken_core::page::{self, Page};
 use sha2::{Digest, Sha256};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Largest request body (forms are small; anything bigger is refused with 413).
@@ -34,7 +35,7 @@ pub struct App {
     pub db: Db,
     pub templates: Templates,
     pub limiter: FailureLimiter,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
 }
 
 type Resp = Response<Full<Bytes>>;
