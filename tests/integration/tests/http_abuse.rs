@@ -2,7 +2,10 @@
 //! slow bodies, bodies over the limit, oversized heads and malformed or smuggling-shaped
 //! requests. Each gets a 4xx (or, where HTTP/1.1 allows it, the connection closed without an
 //! answer) and the connection closed; never a 5xx, never two requests out of one message; and
-//! normal requests keep being served meanwhile and afterwards.
+//! normal requests keep being served meanwhile and afterwards. The framing faults the gateway's
+//! request screen refuses (Content-Length with Transfer-Encoding, two lengths, bad chunks, bare
+//! LF or CR, NUL, obs-fold) must be answered 400, also after a good request on the same
+//! connection, whose answer comes first and whole.
 
 use linktoken_integration::gateway::{login_role, Gateway};
 use linktoken_integration::*;
@@ -15,6 +18,8 @@ use std::time::{Duration, Instant};
 struct Seen {
     /// Status of every response, in order.
     statuses: Vec<u16>,
+    /// Everything received, as text.
+    text: String,
     /// The server closed the connection (EOF or reset) before `limit` ran out.
     closed: bool,
     /// Time until it closed (or until `limit`).
@@ -40,13 +45,14 @@ fn read_all(mut s: TcpStream, started: Instant, limit: Duration) -> Seen {
             Err(_) => break true, // reset
         }
     };
-    let text = String::from_utf8_lossy(&buf);
+    let text = String::from_utf8_lossy(&buf).into_owned();
     let statuses = text
         .match_indices("HTTP/1.1 ")
         .filter_map(|(i, _)| text.get(i + 9..i + 12)?.parse().ok())
         .collect();
     Seen {
         statuses,
+        text,
         closed,
         took: started.elapsed(),
     }
@@ -66,6 +72,8 @@ fn normal(addr: SocketAddr, path: &str) -> u16 {
 }
 
 const FORM: &str = "Content-Type: application/x-www-form-urlencoded";
+/// A good request that keeps the connection open.
+const GOOD: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
 
 /// Gateway flags for the malformed-request tests: a long head timeout, so a connection the
 /// gateway leaves open stays open past the read limit (and a close is the gateway's decision).
@@ -114,16 +122,16 @@ async fn malformed_requests_get_4xx_and_a_closed_connection() {
     let cl = format!("Content-Length: {}\r\n", te_body.len());
     let te = "Transfer-Encoding: chunked\r\n";
     let head = |fields: &str| format!("POST {link} HTTP/1.1\r\nHost: x\r\n{FORM}\r\n{fields}\r\n");
-    let cases: Vec<(&str, Vec<u8>, &[u16])> = vec![
+    // Refused by the request screen (a chunked body's fault by the handler that reads it):
+    // exactly one answer, a 400, then the connection closed.
+    let screened: Vec<(&str, Vec<u8>)> = vec![
         (
             "Content-Length then Transfer-Encoding",
             format!("{}{te_body}", head(&format!("{cl}{te}"))).into_bytes(),
-            &[422],
         ),
         (
             "Transfer-Encoding then Content-Length",
             format!("{}{te_body}", head(&format!("{te}{cl}"))).into_bytes(),
-            &[422],
         ),
         (
             "two different Content-Lengths",
@@ -132,21 +140,92 @@ async fn malformed_requests_get_4xx_and_a_closed_connection() {
                 head("Content-Length: 11\r\nContent-Length: 12\r\n")
             )
             .into_bytes(),
-            &[400],
         ),
         (
-            "negative Content-Length",
-            head("Content-Length: -1\r\n").into_bytes(),
-            &[400],
+            "two equal Content-Lengths",
+            format!(
+                "{}confirm=yes",
+                head("Content-Length: 11\r\nContent-Length: 11\r\n")
+            )
+            .into_bytes(),
         ),
         (
             "bad chunk size",
             format!("{}zz\r\nconfirm=yes\r\n0\r\n\r\n", head(te)).into_bytes(),
-            &[400],
         ),
         (
             "chunk size overflow",
             format!("{}ffffffffffffffffff\r\nconfirm=yes\r\n0\r\n\r\n", head(te)).into_bytes(),
+        ),
+        (
+            "chunk data without CRLF",
+            format!("{}b\r\nconfirm=yesXX0\r\n\r\n", head(te)).into_bytes(),
+        ),
+        (
+            "NUL in a header",
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n".to_vec(),
+        ),
+        (
+            "NUL in the request line",
+            b"GET /health\0z HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        ),
+        (
+            "bare CR in a header",
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n".to_vec(),
+        ),
+        (
+            "obs-fold",
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n".to_vec(),
+        ),
+        (
+            "bare LF line ends",
+            b"GET /healthz HTTP/1.1\nHost: x\nConnection: close\n\n".to_vec(),
+        ),
+        (
+            "one header ending in a bare LF",
+            b"GET /healthz HTTP/1.1\r\nHost: x\nX-A: a\r\n\r\n".to_vec(),
+        ),
+        (
+            "a head ending in a bare LF",
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\n\n".to_vec(),
+        ),
+        (
+            "bare LF hiding a Content-Length",
+            format!(
+                "POST {link} HTTP/1.1\r\nHost: x\r\n{FORM}\r\nX-A: a\nContent-Length: 5\r\n{te}\r\n{te_body}"
+            )
+            .into_bytes(),
+        ),
+    ];
+    for (name, bytes) in &screened {
+        let seen = exchange(addr, bytes, limit);
+        assert!(
+            seen.statuses == [400] && seen.closed,
+            "{name}: one 400, connection closed: {seen:?}"
+        );
+        // After a good request on the same connection: its answer first and whole, then the 400.
+        let seen = exchange(addr, &[GOOD, bytes.as_slice()].concat(), limit);
+        assert!(
+            seen.statuses == [200, 400] && seen.closed,
+            "{name} after a good request: {seen:?}"
+        );
+        let ok_end = seen.text.find("\r\n\r\nok\n").expect("the healthz answer");
+        assert!(
+            seen.text.rfind("HTTP/1.1 400") > Some(ok_end),
+            "{name}: the 400 after the whole 200: {seen:?}"
+        );
+        assert_eq!(
+            normal(addr, "/healthz"),
+            200,
+            "{name}: normal service goes on"
+        );
+    }
+
+    // Handled by hyper or the handlers: at most one answer, one of `allowed`, then closed.
+    let cases: Vec<(&str, Vec<u8>, &[u16])> = vec![
+        (
+            "negative Content-Length",
+            head("Content-Length: -1\r\n").into_bytes(),
             &[400],
         ),
         (
@@ -157,21 +236,6 @@ async fn malformed_requests_get_4xx_and_a_closed_connection() {
         (
             "Transfer-Encoding in HTTP/1.0",
             format!("POST {link} HTTP/1.0\r\nHost: x\r\n{FORM}\r\n{te}\r\n0\r\n\r\n").into_bytes(),
-            &[400],
-        ),
-        (
-            "NUL in a header",
-            b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n".to_vec(),
-            &[400],
-        ),
-        (
-            "bare CR in a header",
-            b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n".to_vec(),
-            &[400],
-        ),
-        (
-            "obs-fold",
-            b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n".to_vec(),
             &[400],
         ),
         (
@@ -237,17 +301,22 @@ async fn malformed_requests_get_4xx_and_a_closed_connection() {
             "{name}: normal service goes on"
         );
     }
-    // Bare LF line ends: RFC 9112 section 2.2 lets a server accept them for the whole head,
-    // which hyper does. Still one message, one answer, never a 5xx.
-    let lf = exchange(
-        addr,
-        b"GET /healthz HTTP/1.1\nHost: x\nConnection: close\n\n",
-        limit,
-    );
-    assert!(
-        lf.statuses.len() == 1 && lf.statuses[0] < 500 && lf.closed,
-        "bare LF: {lf:?}"
-    );
+    // Operators see the refusals by reason.
+    let metrics = http::get(addr, "/metrics").body;
+    for reason in [
+        "length_and_chunked",
+        "two_lengths",
+        "nul",
+        "bare_lf",
+        "obs_fold",
+    ] {
+        assert!(
+            metrics.contains(&format!(
+                "linktoken_gateway_malformed_requests_total{{reason=\"{reason}\"}}"
+            )),
+            "{reason} counted: {metrics}"
+        );
+    }
 
     // Chunked over the limit, no length at all: sent chunk by chunk until the gateway answers.
     let mut s = TcpStream::connect(addr).unwrap();
