@@ -85,6 +85,7 @@ GRANT USAGE ON SCHEMA bench_http TO $ROLE;
 GRANT SELECT ON bench_http.tokens TO $ROLE;
 SQL
 DATA_DIR="$(psql -X -A -t -d "$DB" -c 'SHOW data_directory')"
+TOKEN_ROWS="$(psql -X -A -t -d "$DB" -c "SELECT reltuples::bigint FROM pg_class WHERE oid = 'linktoken.tokens'::regclass")"
 POSTMASTER_PID="$(head -1 "$DATA_DIR/postmaster.pid")"
 
 # --- the programs ---------------------------------------------------------------------------
@@ -139,6 +140,7 @@ python3 bench/http/drive.py --db "$DB" --tmp "$TMP" --out "$TMP/raw.json" \
     echo "gateway binary: ${BENCH_HTTP_GATEWAY_BIN:-target/release/linktoken-gateway} (cargo build --release, $(rustc --version))"
     if [[ -n "$OHA" ]]; then echo "oha: $("$OHA" --version | head -1) (cross-check)"; else echo "oha: not used"; fi
     echo "load client: bench/ceiling linktoken-bench-load"
+    echo "rows in linktoken.tokens before this part (estimate): $TOKEN_ROWS"
     echo "access log lines: $(grep -c '^access ' "$TMP/gateway.log" || true)"
 } >"$TMP/settings.txt"
 mkdir -p "$OUT_DIR"
