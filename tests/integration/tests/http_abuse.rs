@@ -14,7 +14,6 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 /// What came back on one connection.
-#[derive(Debug)]
 struct Seen {
     /// Status of every response, in order.
     statuses: Vec<u16>,
@@ -24,6 +23,19 @@ struct Seen {
     closed: bool,
     /// Time until it closed (or until `limit`).
     took: Duration,
+}
+
+/// Statuses, closed and time only: the text may hold a token (a form's action), and tokens never
+/// go into a failure message.
+impl std::fmt::Debug for Seen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Seen")
+            .field("statuses", &self.statuses)
+            .field("bytes", &self.text.len())
+            .field("closed", &self.closed)
+            .field("took", &self.took)
+            .finish()
+    }
 }
 
 /// Reads until the server closes the connection or `limit` has passed.
