@@ -7,7 +7,8 @@
 #   SECONDS_PER_TARGET  how long each target runs (default 20: the short CI run).
 #                       Longer runs, e.g. an hour each: scripts/fuzz.sh 3600
 #   TARGET              only these targets (default: all of `cargo fuzz list`):
-#                       token_decode, sealed_open, sealed_round_trip, form_parse, code_check
+#                       token_decode, sealed_open, sealed_round_trip, form_parse, code_check,
+#                       head_screen
 #
 # Environment:
 #   FUZZ_SANITIZER      address (default) or none (faster, finds only panics and aborts)
