@@ -5,6 +5,10 @@
 //! Transfer-Encoding it drops the length, reads the body as chunked and closes the connection
 //! afterwards (RFC 9112 section 6.1). It does accept codings before `chunked` (`gzip, chunked`)
 //! and hands the still-encoded bytes on: the gateway decodes no coding, so those are refused.
+//!
+//! The request screen (screen.rs) already refuses every Transfer-Encoding but a single
+//! `chunked`, and both framing fields together, before hyper sees the head; this check stays
+//! as a second line should the screen ever be loosened.
 
 use hyper::header::{HeaderMap, TRANSFER_ENCODING};
 
