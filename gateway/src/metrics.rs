@@ -2,7 +2,7 @@
 //! requests by reason, a latency histogram, pool size and waiters. Labels are fixed route names and statuses, never paths.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
+use std::fmt::{Display, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -72,26 +72,20 @@ impl Metrics {
                 "linktoken_gateway_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
             );
         }
-        out.push_str(
-            "# HELP linktoken_gateway_redemptions_total Redemption attempts by outcome.\n",
+        counter(
+            &mut out,
+            "redemptions_total",
+            "Redemption attempts by outcome.",
+            "status",
+            &m.redemptions,
         );
-        out.push_str("# TYPE linktoken_gateway_redemptions_total counter\n");
-        for (status, n) in &m.redemptions {
-            let _ = writeln!(
-                out,
-                "linktoken_gateway_redemptions_total{{status=\"{status}\"}} {n}"
-            );
-        }
-        out.push_str(
-            "# HELP linktoken_gateway_malformed_requests_total Connections closed by the request screen, by reason.\n",
+        counter(
+            &mut out,
+            "malformed_requests_total",
+            "Connections closed by the request screen, by reason.",
+            "reason",
+            &m.malformed,
         );
-        out.push_str("# TYPE linktoken_gateway_malformed_requests_total counter\n");
-        for (reason, n) in &m.malformed {
-            let _ = writeln!(
-                out,
-                "linktoken_gateway_malformed_requests_total{{reason=\"{reason}\"}} {n}"
-            );
-        }
         out.push_str("# HELP linktoken_gateway_request_duration_seconds Request latency.\n");
         out.push_str("# TYPE linktoken_gateway_request_duration_seconds histogram\n");
         for (i, le) in BUCKETS.iter().enumerate() {
@@ -135,6 +129,21 @@ impl Metrics {
             let _ = writeln!(out, "linktoken_gateway_{name} {value}");
         }
         out
+    }
+}
+
+/// A counter with one label, `linktoken_gateway_{name}{{label="key"}} n`.
+fn counter<K: Display>(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: &BTreeMap<K, u64>,
+) {
+    let _ = writeln!(out, "# HELP linktoken_gateway_{name} {help}");
+    let _ = writeln!(out, "# TYPE linktoken_gateway_{name} counter");
+    for (key, n) in values {
+        let _ = writeln!(out, "linktoken_gateway_{name}{{{label}=\"{key}\"}} {n}");
     }
 }
 
