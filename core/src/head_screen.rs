@@ -152,6 +152,7 @@ pub struct HeadScreen {
     chunk_digits: u8,
 }
 
+/// Token characters (RFC 9110 section 5.6.2), the bytes of a field name.
 fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
@@ -222,13 +223,28 @@ impl HeadScreen {
                         _ => State::ChunkData(left),
                     };
                 }
-                _ => {
-                    if let Err(r) = self.step(bytes[i]) {
-                        self.state = State::Rejected(r);
-                        return Err(r);
+                // Request lines and other fields' values: only CR, LF and NUL matter, and the
+                // head limit. The hot path for heads.
+                State::RequestLine | State::FieldValue
+                    if self.field == Field::Other && self.pos - self.head_start < self.max_head =>
+                {
+                    let room = (self.max_head - (self.pos - self.head_start)) as usize;
+                    let window = &bytes[i..bytes.len().min(i + room)];
+                    let n = window
+                        .iter()
+                        .position(|&b| b == b'\r' || b == b'\n' || b == 0)
+                        .unwrap_or(window.len());
+                    if n == 0 {
+                        self.step_or_reject(bytes[i])?;
+                        i += 1;
+                    } else {
+                        i += n;
+                        self.pos += n as u64;
                     }
+                }
+                _ => {
+                    self.step_or_reject(bytes[i])?;
                     i += 1;
-                    self.pos += 1;
                 }
             }
         }
@@ -236,6 +252,16 @@ impl HeadScreen {
             State::Rejected(r) => Err(r),
             _ => Ok(()),
         }
+    }
+
+    /// One byte through [`Self::step`]; a fault becomes the final state.
+    fn step_or_reject(&mut self, b: u8) -> Result<(), Rejection> {
+        if let Err(r) = self.step(b) {
+            self.state = State::Rejected(r);
+            return Err(r);
+        }
+        self.pos += 1;
+        Ok(())
     }
 
     /// A new head starts at stream offset `at`.
