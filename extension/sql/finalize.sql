@@ -30,6 +30,7 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA @extschema@ FROM PUBLIC;
 GRANT USAGE ON SCHEMA @extschema@ TO linktoken_issuer, linktoken_gateway;
 GRANT EXECUTE ON FUNCTION
     @extschema@.issue(text, text, jsonb, interval, text),
+    @extschema@.issue_batch(text, text[], jsonb, interval),
     @extschema@.seal(text, text, jsonb, interval),
     @extschema@.issue_with_code(text, text, jsonb, interval, text),
     @extschema@.peek(text, text, text),
@@ -55,6 +56,8 @@ COMMENT ON FUNCTION @extschema@.define_purpose(text, interval, integer, boolean,
 'Creates or updates a purpose. ttl: lifetime of its tokens; max_uses: uses per token (NULL = unlimited); revoke_previous: issuing revokes the subject''s other outstanding tokens of this purpose; action: a SECURITY DEFINER function (subject text, payload jsonb, form jsonb) RETURNS jsonb with a pinned search_path, run by redeem in the same transaction; min_interval: least time between two tokens for one subject (issue raises 53400 sooner); code_digits: 6 to 10 for typed codes (issue_with_code, redeem_code), NULL for none; max_attempts: wrong codes per subject before its codes and links are locked for the ttl window; bind_browser: links work only with the bind value of the browser that asked for them (status unbound otherwise; codes still work). Owner only.';
 COMMENT ON FUNCTION @extschema@.issue(text, text, jsonb, interval, text) IS
 'Issues a token for (purpose, subject) and returns it: the only moment it exists in clear; only its SHA-256 is stored. payload travels with the token to peek/redeem and the action (64 KiB at most); ttl NULL takes the purpose''s. bind: the value of a random cookie set in the browser that asked (required for bind_browser purposes; only its hash is stored). Role linktoken_issuer.';
+COMMENT ON FUNCTION @extschema@.issue_batch(text, text[], jsonb, interval) IS
+'Issues one token per subject for a purpose in one set-based statement and returns (subject, token) in the order given: for large batches (invitations, newsletter unsubscribe links). Same checks, storage (hashes only) and ''issued'' events as issue(); payload and ttl apply to every token. Only for purposes without revoke_previous, min_interval and bind_browser (0A000 otherwise). Role linktoken_issuer.';
 COMMENT ON FUNCTION @extschema@.peek(text, text, text) IS
 'Validates a token for a purpose without consuming it (what a link click does). status: ok, invalid, expired, used, revoked, locked, unbound (a bind_browser token without its browser''s bind value); subject, payload, expires_at and uses_left only when ok (uses_left NULL = unlimited). Roles linktoken_issuer, linktoken_gateway.';
 COMMENT ON FUNCTION @extschema@.redeem(text, text, jsonb, text) IS

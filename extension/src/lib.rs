@@ -5,6 +5,8 @@
 //!
 //! * [`purpose`] holds define_purpose and runs the actions redeem calls
 //! * [`tokens`] holds issue, peek, redeem, revoke, revoke_subject
+//! * [`batch`] holds issue_batch (many tokens in one statement)
+//! * [`plans`] keeps the prepared plans of the hot SPI statements
 //! * [`gateway_api`] holds set_page, gateway_peek and gateway_redeem (the gateway's entry points)
 //! * [`codes`] holds issue_with_code and redeem_code (typed codes, attempt counting, lock)
 //! * [`sealed_api`] holds seal, rotate_key, retire_key and the sealed halves of lookup/redeem
@@ -17,6 +19,7 @@
 use pgrx::prelude::*;
 
 mod audit;
+mod batch;
 mod codes;
 mod errors;
 mod gateway_api;

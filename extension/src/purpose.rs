@@ -6,7 +6,7 @@ use crate::plans;
 use crate::types::RegProcedure;
 use linktoken_core::input;
 use pgrx::prelude::*;
-use pgrx::spi::SpiClient;
+use pgrx::spi::{SpiClient, SpiHeapTupleData};
 use pgrx::{datum::DatumWithOid, PgSqlErrorCode};
 
 /// A purpose as stored.
@@ -30,22 +30,38 @@ pub struct Purpose {
 /// message when it is NULL, malformed or not defined. A malformed name is never echoed back:
 /// a caller that swapped its arguments must not see a token copied into an error message.
 pub fn load(client: &SpiClient<'_>, name: Option<&str>) -> Purpose {
-    let name = input::required("purpose", name).or_raise();
-    input::purpose_name("purpose", name).or_raise();
+    let name = checked_name(name);
     try_load(client, name).unwrap_or_else(|| unknown_purpose("purpose", name))
 }
+
+/// The purposes columns that [`from_row`] reads, in its order (for statements that fetch a
+/// purpose together with something else).
+macro_rules! purpose_columns {
+    () => {
+        "ttl, max_uses, revoke_previous, action::pg_catalog.oid, min_interval, \
+         code_digits, max_attempts, bind_browser"
+    };
+}
+pub(crate) use purpose_columns;
 
 /// The purpose of that name, if defined.
 pub fn try_load(client: &SpiClient<'_>, name: &str) -> Option<Purpose> {
     let rows = plans::select(
         client,
-        "SELECT ttl, max_uses, revoke_previous, action::pg_catalog.oid, min_interval, \
-                    code_digits, max_attempts, bind_browser \
-             FROM linktoken.purposes WHERE name = $1",
+        concat!(
+            "SELECT ",
+            purpose_columns!(),
+            " FROM linktoken.purposes WHERE name = $1"
+        ),
         &[name.into()],
     );
     let row = rows.into_iter().next()?;
-    Some(Purpose {
+    Some(from_row(name, &row))
+}
+
+/// A purpose from the first columns of a row, as listed by [`purpose_columns`].
+pub fn from_row(name: &str, row: &SpiHeapTupleData<'_>) -> Purpose {
+    Purpose {
         name: name.to_owned(),
         ttl: row.get::<Interval>(1).or_raise().expect("ttl is NOT NULL"),
         max_uses: row.get::<i32>(2).or_raise(),
@@ -55,7 +71,14 @@ pub fn try_load(client: &SpiClient<'_>, name: &str) -> Option<Purpose> {
         code_digits: row.get::<i32>(6).or_raise(),
         max_attempts: row.get::<i32>(7).or_raise().unwrap_or(5),
         bind_browser: row.get::<bool>(8).or_raise().unwrap_or(false),
-    })
+    }
+}
+
+/// Checks a purpose argument (NULL, malformed: 22004/22023) without looking it up.
+pub fn checked_name(name: Option<&str>) -> &str {
+    let name = input::required("purpose", name).or_raise();
+    input::purpose_name("purpose", name).or_raise();
+    name
 }
 
 impl Purpose {

@@ -165,7 +165,28 @@ pub fn issue_token(
     }
     let subject = check_issue_args(subject, payload, ttl);
     Spi::connect_mut(|client| {
-        let purpose = purpose::load(client, purpose);
+        let secret_bytes =
+            usize::try_from(gucs::TOKEN_BYTES.get()).unwrap_or(token::DEFAULT_SECRET_BYTES);
+        let random_failed = |e: token::RandomUnavailable| {
+            crate::errors::raise(PgSqlErrorCode::ERRCODE_SYSTEM_ERROR, e.to_string())
+        };
+        let token = token::generate(secret_bytes).unwrap_or_else(random_failed);
+        let hash = token::hash(&token);
+        let purpose = if with_code {
+            purpose::load(client, purpose)
+        } else {
+            match issue_plain(
+                client,
+                purpose::checked_name(purpose),
+                &hash,
+                subject,
+                payload,
+                ttl,
+            ) {
+                Ok(()) => return (token, None),
+                Err(purpose) => purpose,
+            }
+        };
         let code_digits = with_code.then(|| purpose.require_codes());
         if purpose.bind_browser && bind.is_none() {
             crate::errors::raise_with_hint(
@@ -187,13 +208,6 @@ pub fn issue_token(
         if purpose.revoke_previous {
             revoke_previous(client, &purpose, subject);
         }
-        let secret_bytes =
-            usize::try_from(gucs::TOKEN_BYTES.get()).unwrap_or(token::DEFAULT_SECRET_BYTES);
-        let random_failed = |e: token::RandomUnavailable| {
-            crate::errors::raise(PgSqlErrorCode::ERRCODE_SYSTEM_ERROR, e.to_string())
-        };
-        let token = token::generate(secret_bytes).unwrap_or_else(random_failed);
-        let hash = token::hash(&token);
         let (code, code_hash, code_kid) = match code_digits {
             None => (None, None, None),
             Some(digits) => {
@@ -226,6 +240,50 @@ pub fn issue_token(
         );
         (token, code)
     })
+}
+
+/// issue() for a purpose that needs nothing before the INSERT (no revoke_previous, no
+/// min_interval, no browser binding): the purpose lookup, the token row and its 'issued' event
+/// in one statement. Otherwise nothing is written and the purpose comes back for the full path.
+fn issue_plain(
+    client: &mut SpiClient<'_>,
+    name: &str,
+    hash: &token::TokenHash,
+    subject: &str,
+    payload: Option<RawJsonb>,
+    ttl: Option<Interval>,
+) -> Result<(), Purpose> {
+    let rows = plans::update(
+        client,
+        concat!(
+            "WITH p AS (SELECT ",
+            purpose::purpose_columns!(),
+            ", NOT revoke_previous AND min_interval IS NULL AND NOT bind_browser AS plain \
+               FROM linktoken.purposes WHERE name = $2), \
+             t AS (INSERT INTO linktoken.tokens (token_hash, purpose, subject, payload, expires_at, max_uses) \
+                   SELECT $1, $2, $3, COALESCE($4, '{}'::pg_catalog.jsonb), pg_catalog.now() + COALESCE($5, p.ttl), p.max_uses \
+                   FROM p WHERE p.plain \
+                   RETURNING id, purpose, subject), \
+             e AS (INSERT INTO linktoken.events (event, purpose, subject, token_id) \
+                   SELECT 'issued', purpose, subject, id FROM t) \
+             SELECT p.*, EXISTS (SELECT 1 FROM t) FROM p"
+        ),
+        &[
+            hash.as_slice().into(),
+            name.into(),
+            subject.into(),
+            payload.into(),
+            ttl.into(),
+        ],
+    );
+    let Some(row) = rows.into_iter().next() else {
+        crate::errors::unknown_purpose("purpose", name)
+    };
+    // Columns 1-8: the purpose, 9: plain, 10: inserted.
+    if row.get::<bool>(10).or_raise().unwrap_or(false) {
+        return Ok(());
+    }
+    Err(purpose::from_row(name, &row))
 }
 
 /// Serialises concurrent issues for one subject and purpose (an advisory lock), so that
@@ -335,11 +393,50 @@ pub fn redeem(
     ),
 > {
     let row = Spi::connect_mut(|client| {
-        let purpose = purpose::load(client, purpose);
-        let presented = sealed_api::present(client, token);
-        consume(client, &purpose, presented, form, Bind::Presented(bind))
+        let name = purpose::checked_name(purpose);
+        match sealed_api::present(client, token) {
+            Presented::Stored(hash) => redeem_stored(client, name, hash, form, bind),
+            presented => {
+                let purpose = purpose::load(client, Some(name));
+                consume(client, &purpose, presented, form, Bind::Presented(bind))
+            }
+        }
     });
     TableIterator::once((row.0.as_str().to_owned(), row.1, row.2, row.3))
+}
+
+/// redeem() of a stored token: the purpose lookup, the consuming UPDATE and (without an action)
+/// the 'redeemed' event in one statement, the common case in one executor run. Anything but a
+/// plain success continues like consume().
+fn redeem_stored(
+    client: &mut SpiClient<'_>,
+    name: &str,
+    hash: token::TokenHash,
+    form: Option<RawJsonb>,
+    bind: Option<&str>,
+) -> Redeemed {
+    let rows = plans::update(
+        client,
+        REDEEM_STORED,
+        &[
+            hash.as_slice().into(),
+            name.into(),
+            true.into(),
+            bind.into(),
+        ],
+    );
+    let Some(row) = rows.into_iter().next() else {
+        // No such purpose: the error rolls the statement back with the transaction.
+        crate::errors::unknown_purpose("purpose", name)
+    };
+    let purpose = purpose::from_row(name, &row);
+    // Columns 1-8: the purpose, 9: no_action, 10-12: the consumed token.
+    let Some(id) = row.get::<i64>(10).or_raise() else {
+        return not_consumed(client, &purpose, &hash, Bind::Presented(bind));
+    };
+    let subject: String = row.get(11).or_raise().expect("subject is NOT NULL");
+    let payload: RawJsonb = row.get(12).or_raise().expect("payload is NOT NULL");
+    consumed(client, &purpose, id, subject, payload, form)
 }
 
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
@@ -386,6 +483,46 @@ pub fn revoke_subject(subject: Option<&str>, purpose: default!(Option<&str>, "NU
     })
 }
 
+/// One conditional UPDATE consumes a use: under READ COMMITTED a concurrent redeem of the same
+/// token waits for this one, re-checks the conditions on the new row version and finds nothing.
+/// $1 token hash, $2 purpose, $3 check the browser binding?, $4 the browser's bind value.
+macro_rules! consume_update {
+    () => {
+        "UPDATE linktoken.tokens \
+         SET use_count = use_count + 1, last_used_at = pg_catalog.clock_timestamp(), \
+             consumed_at = CASE WHEN use_count + 1 >= max_uses THEN pg_catalog.clock_timestamp() END \
+         WHERE token_hash = $1 AND purpose = $2 \
+           AND consumed_at IS NULL AND revoked_at IS NULL \
+           AND expires_at > pg_catalog.clock_timestamp() \
+           AND NOT (code_hash IS NOT NULL AND linktoken.code_locked(purpose, subject)) \
+           AND (NOT $3 OR bind_hash IS NULL \
+                OR bind_hash = pg_catalog.sha256(pg_catalog.convert_to($4, 'UTF8'))) \
+         RETURNING id, subject, payload"
+    };
+}
+const CONSUME: &str = consume_update!();
+/// redeem() of a stored token in one statement: the purpose's columns (none: not defined), then
+/// the consumed token's id, subject and payload (NULL: not consumed). The 'redeemed' event is
+/// written here only for purposes without an action.
+const REDEEM_STORED: &str = concat!(
+    "WITH p AS (SELECT ",
+    purpose::purpose_columns!(),
+    ", action IS NULL AS no_action FROM linktoken.purposes WHERE name = $2), \
+     u AS (",
+    consume_update!(),
+    "), e AS (INSERT INTO linktoken.events (event, status, purpose, subject, token_id) \
+            SELECT 'redeemed', 'ok', $2, u.subject, u.id FROM u, p WHERE p.no_action) \
+     SELECT p.*, u.id, u.subject, u.payload FROM p LEFT JOIN u ON true"
+);
+/// CONSUME and its 'redeemed' audit event in one statement.
+const CONSUME_AND_RECORD: &str = concat!(
+    "WITH u AS (",
+    consume_update!(),
+    "), e AS (INSERT INTO linktoken.events (event, status, purpose, subject, token_id) \
+            SELECT 'redeemed', 'ok', $2, subject, id FROM u) \
+     SELECT id, subject, payload FROM u"
+);
+
 /// What a redemption produced: status, and for `ok` the subject, payload and action result.
 pub type Redeemed = (Status, Option<String>, Option<RawJsonb>, Option<RawJsonb>);
 
@@ -416,45 +553,65 @@ pub fn consume(
             return (Status::Invalid, None, None, None);
         }
     };
-    // One conditional UPDATE: under READ COMMITTED a concurrent redeem of the same token
-    // waits for this one, re-checks the conditions on the new row version and finds nothing.
-    let consumed = plans::update(
-            client,
-            "UPDATE linktoken.tokens \
-             SET use_count = use_count + 1, last_used_at = pg_catalog.clock_timestamp(), \
-                 consumed_at = CASE WHEN use_count + 1 >= max_uses THEN pg_catalog.clock_timestamp() END \
-             WHERE token_hash = $1 AND purpose = $2 \
-               AND consumed_at IS NULL AND revoked_at IS NULL \
-               AND expires_at > pg_catalog.clock_timestamp() \
-               AND NOT (code_hash IS NOT NULL AND linktoken.code_locked(purpose, subject)) \
-               AND (NOT $3 OR bind_hash IS NULL \
-                    OR bind_hash = pg_catalog.sha256(pg_catalog.convert_to($4, 'UTF8'))) \
-             RETURNING id, subject, payload",
-            &[
-                hash.as_slice().into(),
-                purpose.name.as_str().into(),
-                check_bind.into(),
-                bind_value.into(),
-            ],
-        );
-    if let Some(r) = consumed.into_iter().next() {
+    // Without an action, the 'redeemed' event is written by the same statement (one executor
+    // run instead of two); with one, it follows the action, as the action may write events too.
+    let sql = if purpose.action.is_none() {
+        CONSUME_AND_RECORD
+    } else {
+        CONSUME
+    };
+    let rows = plans::update(
+        client,
+        sql,
+        &[
+            hash.as_slice().into(),
+            purpose.name.as_str().into(),
+            check_bind.into(),
+            bind_value.into(),
+        ],
+    );
+    if let Some(r) = rows.into_iter().next() {
         let id: i64 = r.get(1).or_raise().expect("id is NOT NULL");
         let subject: String = r.get(2).or_raise().expect("subject is NOT NULL");
         let payload: RawJsonb = r.get(3).or_raise().expect("payload is NOT NULL");
-        let result = purpose.action.and_then(|action| {
-            purpose::run_action(client, purpose, action, &subject, payload, form)
-        });
-        audit::record(
-            client,
-            "redeemed",
-            Some(Status::Ok),
-            Some(&purpose.name),
-            Some(&subject),
-            Some(id),
-        );
-        return (Status::Ok, Some(subject), Some(payload), result);
+        return consumed(client, purpose, id, subject, payload, form);
     }
-    let found = lookup_stored(client, &hash, &purpose.name, bind);
+    not_consumed(client, purpose, &hash, bind)
+}
+
+/// After the UPDATE consumed a use (and, without an action, recorded it): runs the action and
+/// records the redemption after it.
+fn consumed(
+    client: &mut SpiClient<'_>,
+    purpose: &Purpose,
+    id: i64,
+    subject: String,
+    payload: RawJsonb,
+    form: Option<RawJsonb>,
+) -> Redeemed {
+    let Some(action) = purpose.action else {
+        return (Status::Ok, Some(subject), Some(payload), None);
+    };
+    let result = purpose::run_action(client, purpose, action, &subject, payload, form);
+    audit::record(
+        client,
+        "redeemed",
+        Some(Status::Ok),
+        Some(&purpose.name),
+        Some(&subject),
+        Some(id),
+    );
+    (Status::Ok, Some(subject), Some(payload), result)
+}
+
+/// The UPDATE found nothing usable: the status says why, and a 'rejected' event records it.
+fn not_consumed(
+    client: &mut SpiClient<'_>,
+    purpose: &Purpose,
+    hash: &token::TokenHash,
+    bind: Bind<'_>,
+) -> Redeemed {
+    let found = lookup_stored(client, hash, &purpose.name, bind);
     // The UPDATE found nothing usable, so a token that now looks usable was changed by a
     // concurrent transaction in between: report it as used, never as ok.
     let status = match found.status {
