@@ -143,9 +143,11 @@ class Report:
             off = f"{s['target_rate']:.0f}" if s.get("target_rate") else "max"
             L.append(f"| {s['step']} | {off} | {s['rate']:.0f} | {s['p50_ms']} | {s['p99_ms']} | {s['p999_ms']} | "
                      f"{s['refused']} | {s['transport_errors']} | {s['cpu_seconds'].get('other processes')} |")
-        L += ["", "The oha rows measure the same closed-loop maximum with oha as a cross-check. oha's client spends "
-              "about twice our load client's CPU per request (see the CPU table), which the shared cores take from "
-              "the server, so its rates come out lower; its 'errors' are requests cut off at the end of its run. "
+        L += ["", "The oha rows measure the same closed-loop maximum with oha as a cross-check of the load client "
+              "(oha cannot run the POST steps: it picks URLs from its file at random). Its client spends a little "
+              "more CPU per request than ours (see the CPU table), which the shared cores take from the server; "
+              "otherwise the two differ by what else the machine was doing during the step. oha's 'errors' are "
+              "requests cut off at the end of its run. "
               "The 'other processes' column is CPU the machine spent on anything outside this benchmark during the "
               "step (other users of a shared machine): steps with a large figure have disturbed latencies."]
         L += ["", "Charts: " + ", ".join(f"![{n}](charts/{n})" for n in charts) if charts else
