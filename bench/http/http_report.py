@@ -90,7 +90,8 @@ class Report:
             self.targets.append({
                 "target": f"gateway {kind} p99 < {P99_LIMIT_MS:g} ms at half the maximum rate",
                 "measured": r1(p99), "required": f"< {P99_LIMIT_MS:g} ms", "met": p99 is not None and p99 < P99_LIMIT_MS,
-                "note": f"{s.get('target_rate', 0):.0f} req/s offered (open loop), p50 {s.get('p50_ms')} ms"
+                "note": f"{s.get('target_rate', 0):.0f} req/s offered (open loop), p50 {s.get('p50_ms')} ms; other "
+                        f"processes used {s.get('cpu_seconds', {}).get('other processes')} CPU-s during the step"
                         if s else "not measured"})
         hwm = mib_to_mb(self.raw.get("hwm_mib"))
         self.targets.append({
