@@ -12,7 +12,8 @@ Sizes (environment):
   BENCH_BATCH         tokens in the one-statement batch issue (default 1000000)
   BENCH_OUTSTANDING   outstanding-token counts for the latency runs (default "10000 1000000 10000000")
   BENCH_LAT_SECONDS   duration of each latency run (default 10)
-  BENCH_MAX_TPS       upper estimate of redeem TPS, sizes the pre-issued token supply (default 6000)
+  BENCH_MAX_TPS       least redeem TPS the pre-issued token supply allows for (default 8000; it also
+                      allows for 3x the fastest issue run)
 """
 
 from __future__ import annotations
@@ -38,11 +39,12 @@ CHARTS = os.path.join(BENCH, "charts")
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+OPS = os.environ.get("BENCH_OPS", "issue redeem").split()  # for development: a subset
 CLIENTS = [int(c) for c in os.environ.get("BENCH_CLIENTS", "1 8").split()]
 BATCH = int(os.environ.get("BENCH_BATCH", "1000000"))
 OUTSTANDING = [int(float(n)) for n in os.environ.get("BENCH_OUTSTANDING", "10000 1000000 10000000").split()]
 LAT_SECONDS = int(os.environ.get("BENCH_LAT_SECONDS", "10"))
-MAX_TPS = int(os.environ.get("BENCH_MAX_TPS", "6000"))
+MAX_TPS = int(os.environ.get("BENCH_MAX_TPS", "8000"))
 VARIANTS = ["extension", "floor", "plpgsql"]
 LABEL = {"extension": "linktoken", "floor": "floor (plain SQL)", "plpgsql": "PL/pgSQL + pgcrypto"}
 
@@ -76,10 +78,58 @@ def fig(name: str, value, unit: str, **extra) -> None:
     figures.append({"name": name, "value": value, "unit": unit, **extra})
 
 
+class BackendCpu:
+    """CPU time (user + system) of the benchmark's backends, read from /proc while pgbench runs:
+    a cost per transaction that other load on a shared machine barely disturbs, unlike TPS."""
+
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, clients: int):
+        self.clients = clients
+        self.first: dict[int, int] = {}
+        self.last: dict[int, int] = {}
+        self.before = {int(n) for n in os.listdir("/proc") if n.isdigit()}  # not pgbench's
+
+    @staticmethod
+    def ticks(pid: int) -> int | None:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            return None
+
+    def sample(self, scan: bool) -> None:
+        if scan:  # new pgbench backends ("postgres: USER DB [local] ..."), incl. short-lived ones
+            for name in os.listdir("/proc"):
+                if not name.isdigit() or int(name) in self.before:
+                    continue
+                pid = int(name)
+                try:
+                    with open(f"/proc/{name}/cmdline", "rb") as f:
+                        title = f.read()
+                except OSError:
+                    continue
+                if b"postgres" in title[:64] and not title.startswith(b"postgres: "):
+                    continue  # a backend not yet past authentication: look again
+                self.before.add(pid)  # decided: look at it no more
+                if title.startswith(f"postgres: {os.environ.get('PGUSER', 'postgres')} {DB} ".encode()):
+                    t = self.ticks(pid)
+                    if t is not None:
+                        self.first[pid] = self.last[pid] = t
+        for pid in self.first:
+            t = self.ticks(pid)
+            if t is not None:
+                self.last[pid] = t
+
+    def seconds(self) -> float:
+        return sum(self.last[p] - self.first[p] for p in self.first) / self.TICK
+
+
 def pgbench(script: str, clients: int, seconds: int, defines: dict | None = None, log_prefix: str | None = None) -> dict:
     """Runs one pgbench script; returns tps, latency average and, with log_prefix, p50/p99 (ms)."""
     cmd = [f"{PGBIN}/pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", str(min(clients, 2)),
-           "-T", str(seconds), "-f", os.path.join(HERE, "pgbench", script), "-d", DB]
+           "-T", str(seconds), "-f", os.path.join(HERE, "pgbench", script)]
     for k, v in (defines or {}).items():
         cmd += ["-D", f"{k}={v}"]
     if log_prefix:
@@ -87,7 +137,20 @@ def pgbench(script: str, clients: int, seconds: int, defines: dict | None = None
             if f.startswith(os.path.basename(log_prefix) + "."):
                 os.remove(os.path.join(RAW, f))
         cmd += ["--log", f"--log-prefix={log_prefix}"]
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=RAW)
+    cmd.append(DB)
+    with open(os.path.join(RAW, "pgbench.stdout"), "w+", encoding="utf-8") as fo, \
+            open(os.path.join(RAW, "pgbench.stderr"), "w+", encoding="utf-8") as fe:
+        cpu = BackendCpu(clients)
+        proc = subprocess.Popen(cmd, stdout=fo, stderr=fe, text=True, cwd=RAW)
+        started, n = time.monotonic(), 0
+        while proc.poll() is None:
+            early = time.monotonic() - started < 1.0 or len(cpu.first) <= clients
+            cpu.sample(scan=early or n % 10 == 0)
+            n += 1
+            time.sleep(0.002 if early else 0.05)
+        fo.seek(0)
+        fe.seek(0)
+        r = subprocess.CompletedProcess(cmd, proc.returncode, fo.read(), fe.read())
     name = os.path.basename(log_prefix).removeprefix("log-") if log_prefix else f"{script[:-4]}-c{clients}"
     with open(os.path.join(RAW, f"{name}.txt"), "w", encoding="utf-8") as f:
         f.write(" ".join(cmd) + "\n" + r.stdout + r.stderr)
@@ -98,6 +161,7 @@ def pgbench(script: str, clients: int, seconds: int, defines: dict | None = None
         "latency_ms": float(re.search(r"latency average = ([\d.]+) ms", r.stdout).group(1)),
         "transactions": int(re.search(r"number of transactions actually processed: (\d+)", r.stdout).group(1)),
     }
+    res["cpu_us_per_tx"] = cpu.seconds() * 1e6 / max(res["transactions"], 1)
     log(f"  {script} -c {clients}: {res['tps']:.0f} tx/s, {res['latency_ms']} ms average")
     if log_prefix:
         lat = []
@@ -214,7 +278,7 @@ def tps_runs() -> dict:
     neighbours drift, interleaving spreads that drift over all variants alike)."""
     res: dict = {}
     next_id = {v: 1 for v in VARIANTS}
-    for op in ("issue", "redeem"):
+    for op in OPS:
         for c in CLIENTS:
             runs: dict = {v: [] for v in VARIANTS}
             for rnd in range(ROUNDS):
@@ -222,9 +286,14 @@ def tps_runs() -> dict:
                 for v in order:
                     defines = None
                     if op == "redeem":
-                        stride = math.ceil(SECONDS * MAX_TPS / c * (1.0 if c == 1 else 1.5))
+                        # enough tokens for 3x the fastest issue run at this client count (redeem and
+                        # issue write alike), at least BENCH_MAX_TPS; a shortfall is detected below
+                        est = max([MAX_TPS] + [3 * r["tps"] for (o, _, cc), r in res.items()
+                                               if o == "issue" and cc == c])
+                        stride = math.ceil(SECONDS * est / c * (1.0 if c == 1 else 1.3))
                         # pgbench client ids are 0..c-1 and n starts at 1: ids base+1 .. base+c*stride
                         supply(v, next_id[v], stride * c + 1)
+                        psql(f"VACUUM ANALYZE bench_harness.tokens, {TABLES[v]}.tokens")
                         defines = {"base": next_id[v] - 1, "stride": stride, "n": 0}
                         next_id[v] += stride * c + 1
                         before = redeemed_count(v)
@@ -244,6 +313,10 @@ def tps_runs() -> dict:
                 fig(f"{op} TPS, {LABEL[v]}, {c} client(s)", round(med["tps"], 1), "tx/s", op=op, variant=v,
                     clients=c, latency_avg_ms=med["latency_ms"], seconds=SECONDS,
                     rounds=[round(r["tps"], 1) for r in runs[v]])
+                cpu = sorted(r["cpu_us_per_tx"] for r in runs[v])[len(runs[v]) // 2]
+                res[(op, v, c)]["cpu_median"] = cpu
+                fig(f"{op} backend CPU per transaction, {LABEL[v]}, {c} client(s)", round(cpu, 1), "µs",
+                    op=op, variant=v, clients=c, rounds=[round(r["cpu_us_per_tx"], 1) for r in runs[v]])
     return res
 
 
@@ -314,17 +387,20 @@ def main() -> int:
     log(f"extension batch function: {'linktoken.issue_batch' if HAS_BATCH else 'none (per-row issue())'}")
     batch = batch_and_size() if BATCH > 0 else {}
     tps = tps_runs()
-    seal = seal_runs()
+    seal = seal_runs() if os.environ.get("BENCH_SEAL", "1") == "1" else {}
     lat = latency_runs() if OUTSTANDING else {}
 
     # targets
-    for op in ("issue", "redeem"):
+    for op in OPS:
         for c in CLIENTS:
             e, f, p = (tps[(op, v, c)]["tps"] for v in VARIANTS)
+            ce, cf, cp = (tps[(op, v, c)]["cpu_median"] for v in VARIANTS)
             target(f"{op} TPS >= 0.95x floor, {c} client(s)", e / f, ">= 0.95", e / f >= 0.95,
-                   f"linktoken {e:.0f} tx/s, floor {f:.0f} tx/s")
+                   f"linktoken {e:.0f} tx/s, floor {f:.0f} tx/s; backend CPU per tx {ce:.0f} vs {cf:.0f} µs "
+                   f"(CPU ratio floor/linktoken {cf / ce:.2f})")
             target(f"{op} TPS >= 1.2x PL/pgSQL, {c} client(s)", e / p, ">= 1.2", e / p >= 1.2,
-                   f"linktoken {e:.0f} tx/s, PL/pgSQL {p:.0f} tx/s")
+                   f"linktoken {e:.0f} tx/s, PL/pgSQL {p:.0f} tx/s; backend CPU per tx {ce:.0f} vs {cp:.0f} µs "
+                   f"(CPU ratio PL/pgSQL/linktoken {cp / ce:.2f})")
     if batch:
         r = batch["extension"] / batch["floor"]
         how = "linktoken.issue_batch" if HAS_BATCH else "per-row linktoken.issue()"
@@ -334,7 +410,7 @@ def main() -> int:
     # charts
     os.makedirs(CHARTS, exist_ok=True)
     cats = [f"{c} client{'s' if c > 1 else ''}" for c in CLIENTS]
-    for op in ("issue", "redeem"):
+    for op in OPS:
         bar_chart(os.path.join(CHARTS, f"sql-{op}-tps.svg"), f"{op}: transactions per second (pgbench -M prepared)",
                   cats, {LABEL[v]: [tps[(op, v, c)]["tps"] for c in CLIENTS] for v in VARIANTS}, "tx/s")
     if batch:
@@ -377,13 +453,18 @@ def main() -> int:
              "after the run.")
     M.append("")
     M.append("| operation | clients | " + " | ".join(LABEL[v] + " tx/s" for v in VARIANTS) +
-             " | linktoken / floor | linktoken / PL/pgSQL |")
-    M.append("|---|---|" + "---|" * (len(VARIANTS) + 2))
-    for op in ("issue", "redeem"):
+             " | linktoken / floor | linktoken / PL/pgSQL | backend CPU µs/tx (linktoken, floor, PL/pgSQL) |")
+    M.append("|---|---|" + "---|" * (len(VARIANTS) + 3))
+    for op in OPS:
         for c in CLIENTS:
             vals = [tps[(op, v, c)]["tps"] for v in VARIANTS]
+            cpus = [tps[(op, v, c)]["cpu_median"] for v in VARIANTS]
             M.append(f"| {op} | {c} | " + " | ".join(f"{x:,.0f}" for x in vals) +
-                     f" | {vals[0] / vals[1]:.2f} | {vals[0] / vals[2]:.2f} |")
+                     f" | {vals[0] / vals[1]:.2f} | {vals[0] / vals[2]:.2f} | " + ", ".join(f"{x:.0f}" for x in cpus) + " |")
+    M.append("")
+    M.append("Backend CPU per transaction: user + system time of the pgbench backends (from /proc while the run "
+             "lasts) divided by the transactions: the work each variant costs the server, which other load on a "
+             "shared machine disturbs far less than TPS does. It includes the backend's own WAL writes and flushes.")
     M.append("")
     M.append("![issue TPS](charts/sql-issue-tps.svg)")
     M.append("![redeem TPS](charts/sql-redeem-tps.svg)")
@@ -406,8 +487,8 @@ def main() -> int:
         M.append("")
         M.append("![batch issue](charts/sql-batch-issue.svg) ![bytes per token](charts/sql-bytes-per-token.svg)")
     M.append("")
-    M.append("`seal` (sealed tokens, nothing written): " +
-             ", ".join(f"{seal[c]['tps']:,.0f} tokens/s with {c} client(s)" for c in CLIENTS) + ".")
+    M.append("`seal` (sealed tokens, nothing written): " + "no run" * (not seal) +
+             ", ".join(f"{seal[c]['tps']:,.0f} tokens/s with {c} client(s)" for c in CLIENTS if c in seal) + ".")
     if lat:
         M.append("")
         M.append("Redeem latency, 1 client, `linktoken.redeem` (filler tokens inserted directly into "

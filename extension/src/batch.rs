@@ -48,15 +48,14 @@ pub fn issue_batch(
                 "Use issue_batch for purposes defined with revoke_previous => false, min_interval => NULL and bind_browser => false; call issue() per subject for the others.",
             );
         }
-        let mut tokens = Vec::with_capacity(subjects.len());
-        let mut hashes = Vec::with_capacity(subjects.len());
-        for _ in 0..subjects.len() {
-            let t = token::generate(secret_bytes).unwrap_or_else(|e| {
-                crate::errors::raise(PgSqlErrorCode::ERRCODE_SYSTEM_ERROR, e.to_string())
-            });
-            hashes.push(token::hash(&t).to_vec());
-            tokens.push(t);
-        }
+        // One read from the OS CSPRNG for every secret of the batch, not one per token.
+        let n = secret_bytes.clamp(token::MIN_SECRET_BYTES, token::MAX_SECRET_BYTES);
+        let mut secrets = vec![0u8; n * subjects.len()];
+        token::fill_random(&mut secrets).unwrap_or_else(|e| {
+            crate::errors::raise(PgSqlErrorCode::ERRCODE_SYSTEM_ERROR, e.to_string())
+        });
+        let tokens: Vec<String> = secrets.chunks_exact(n).map(token::encode).collect();
+        let hashes: Vec<Vec<u8>> = tokens.iter().map(|t| token::hash(t).to_vec()).collect();
         if !tokens.is_empty() {
             plans::update(
                 client,
