@@ -122,6 +122,12 @@ class CpuMeter:
         return d
 
 
+def per_request(cpu: dict, requests: float) -> dict:
+    """CPU microseconds per request of each party (not of the machine as a whole)."""
+    return {k: round(v / max(1.0, requests) * 1e6, 1) for k, v in cpu.items()
+            if k not in ("machine", "other processes")}
+
+
 class MemorySampler(threading.Thread):
     """Samples the gateway's VmRSS every 0.2 s; the largest sample per step, VmHWM at the end."""
 
@@ -169,18 +175,14 @@ class Bench:
             cmd += ["--form", FORM]
         if rate:
             cmd += ["--rate", f"{rate:.1f}"]
-        self.mem.step = step
-        before = self.cpu.snapshot()
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=self.a.seconds * 4 + 120)
-        after = self.cpu.snapshot()
-        self.mem.step = "idle"
+        proc, cpu = self.measured(step, cmd, timeout=self.a.seconds * 4 + 120)
         if proc.returncode != 0:
             raise SystemExit(f"drive.py: load client failed in step {step}: {proc.stderr.strip()[-2000:]}")
         r = json.loads(proc.stdout)
-        r.update(step=step, cpu_seconds=CpuMeter.delta(before, after), rss_peak_mib=self.mem.peak.get(step))
-        wall = r["seconds"] + self.a.warmup
-        r["cpu_per_request_us"] = {k: round(v / max(1, r["answered"] * wall / r["seconds"]) * 1e6, 1)
-                                   for k, v in r["cpu_seconds"].items() if k not in ("machine", "other processes")}
+        r.update(step=step, cpu_seconds=cpu, rss_peak_mib=self.mem.peak.get(step))
+        # The CPU was also spent on the warm-up's requests: count them at the measured rate.
+        sent = r["answered"] * (r["seconds"] + self.a.warmup) / r["seconds"] if r["seconds"] else 0
+        r["cpu_per_request_us"] = per_request(cpu, sent)
         self.results["steps"].append(r)
         print(f"drive.py: {step}: {r['rate']:.0f}/s answered={r['answered']} refused={r['refused']} "
               f"errors={r['transport_errors']} p50={r['p50_ms']} ms p99={r['p99_ms']} ms", flush=True)
@@ -189,17 +191,22 @@ class Bench:
                   flush=True)
         return r
 
+    def measured(self, step: str, cmd: list[str], timeout: float) -> tuple[subprocess.CompletedProcess, dict]:
+        """Runs one step's load program; its output and the CPU seconds each party spent meanwhile."""
+        self.mem.step = step
+        before = self.cpu.snapshot()
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        after = self.cpu.snapshot()
+        self.mem.step = "idle"
+        return proc, CpuMeter.delta(before, after)
+
     def oha(self, step: str, url: str) -> dict | None:
         """The same closed-loop maximum measured by oha, as a cross-check of the load client."""
         if not self.a.oha:
             return None
         secs = min(self.a.seconds, 10)
         cmd = [self.a.oha, "--no-tui", "--output-format", "json", "-z", f"{secs:g}s", "-c", str(self.a.clients), url]
-        self.mem.step = step
-        before = self.cpu.snapshot()
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=secs * 4 + 60)
-        after = self.cpu.snapshot()
-        self.mem.step = "idle"
+        proc, cpu = self.measured(step, cmd, timeout=secs * 4 + 60)
         if proc.returncode != 0:
             print(f"drive.py: oha failed in {step}: {proc.stderr.strip()[-500:]}", flush=True)
             return None
@@ -211,9 +218,7 @@ class Bench:
              "refused": sum(d.get("statusCodeDistribution", {}).values()) - answered,
              "transport_errors": sum(d.get("errorDistribution", {}).values()), "target_rate": None,
              "p50_ms": ms("p50"), "p99_ms": ms("p99"), "p999_ms": ms("p99.9"),
-             "cpu_seconds": CpuMeter.delta(before, after)}
-        r["cpu_per_request_us"] = {k: round(v / max(1, answered) * 1e6, 1) for k, v in r["cpu_seconds"].items()
-                                   if k not in ("machine", "other processes")}
+             "cpu_seconds": cpu, "cpu_per_request_us": per_request(cpu, answered)}
         self.results["steps"].append(r)
         print(f"drive.py: {step}: {r['rate']:.0f}/s p50={r['p50_ms']} ms p99={r['p99_ms']} ms", flush=True)
         return r
@@ -243,9 +248,7 @@ class Bench:
         cmd = ["pgbench", "-n", "-M", "prepared", "-c", str(c), "-j", str(min(c, 2)), "-t", str(per_client),
                "-D", "n=-1", "-D", f"clients={c}", "-D", f"first={first}", "-f", script,
                "-U", self.a.gateway_role, "-d", self.a.db]
-        before = self.cpu.snapshot()
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=self.a.seconds * 6 + 120)
-        after = self.cpu.snapshot()
+        proc, cpu = self.measured("sql redeem", cmd, timeout=self.a.seconds * 6 + 120)
         if proc.returncode != 0:
             raise SystemExit(f"drive.py: pgbench failed: {proc.stderr.strip()[-2000:]}")
         tps = lat = None
@@ -259,7 +262,7 @@ class Bench:
                                f"FROM (SELECT token FROM bench_http.tokens WHERE id >= {first} AND id < {first + n} "
                                f"ORDER BY random() LIMIT 200) b, linktoken.peek(b.token, '{PURPOSE}') p")
         r = {"step": "sql redeem", "sample_used": used, "rate": tps, "mean_ms": lat, "transactions": n, "clients": c,
-             "cpu_seconds": CpuMeter.delta(before, after)}
+             "cpu_seconds": cpu}
         self.results["steps"].append(r)
         print(f"drive.py: sql redeem: {tps:.0f} tx/s, mean latency {lat} ms, {n} transactions, "
               f"sample consumed {used}", flush=True)

@@ -158,22 +158,22 @@ class Report:
               f"sampled, VmHWM {mib_to_mb(raw.get('hwm_mib')):.1f} MB at the end."]
         L += ["", "**Where the CPU goes** (CPU time of each process during the step / requests answered, in µs; "
               "PostgreSQL = postmaster and all backends):", "",
-              "| step | server (gateway or ceiling) | PostgreSQL | load client | machine busy (s) |",
-              "|---|---|---|---|---|"]
-        for name in ("ceiling max", "gateway GET max", "gateway POST max", "oha: ceiling max", "oha: gateway GET max"):
-            s = self.step(name)
-            if not s:
+              "| step | server (gateway or ceiling) | PostgreSQL | load client | machine busy (s) | other processes (s) |",
+              "|---|---|---|---|---|---|"]
+        for s in raw["steps"]:
+            name = s["step"]
+            if name == "sql redeem":
                 continue
             u = s.get("cpu_per_request_us", {})
             server = u.get("ceiling server") if "ceiling" in name else u.get("gateway")
             L.append(f"| {name} | {server} | {u.get('postgres')} | {u.get('load client')} | "
-                     f"{s.get('cpu_seconds', {}).get('machine')} |")
+                     f"{s.get('cpu_seconds', {}).get('machine')} | {s.get('cpu_seconds', {}).get('other processes')} |")
         sql = self.step("sql redeem")
         if sql.get("rate"):
             n = sql["transactions"]
             cs = sql["cpu_seconds"]
             L.append(f"| direct SQL redeem | – | {cs['postgres'] / n * 1e6:.1f} | "
-                     f"{cs['load client'] / n * 1e6:.1f} (pgbench) | {cs['machine']} |")
+                     f"{cs['load client'] / n * 1e6:.1f} (pgbench) | {cs['machine']} | {cs['other processes']} |")
         L += ["", "**Method of the direct SQL figure.** pgbench -M prepared, the same number of clients, as the "
               "gateway's login role, one transaction per redemption exactly as gateway/src/db.rs sends it: "
               "`START TRANSACTION READ WRITE`, the `set_config` prelude, "
