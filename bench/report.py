@@ -29,7 +29,8 @@ A part named PART writes two files:
 
 Charts are SVG files written with bench/chart.py (bar_chart, line_chart) to bench/charts/*.svg.
 A part that did not run (missing json) is reported as absent, never as a failure of the report.
-Machine facts come from bench/out/machine.json if present (written by bench/run.sh: PostgreSQL
+bench/out/warnings.md (markdown lines, e.g. "the library was replaced during the run") is shown
+before the targets when present. Machine facts come from bench/out/machine.json if present (written by bench/run.sh: PostgreSQL
 settings), completed here from /proc, lscpu, df, uname, rustc.
 
 Usage: bench/report.py [--out-dir bench/out] [--report bench/REPORT.md] [--parts sql,http]
@@ -47,6 +48,7 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+OUT_DIR_FOR_WARNINGS: list[str] = []  # set by main(): bench/out/warnings.md is shown first
 KNOWN_PARTS = ["sql", "http"]  # report order; unknown parts found in out/ follow alphabetically
 PART_TITLES = {"sql": "SQL level (pgbench)", "http": "Gateway (HTTP)"}
 
@@ -165,6 +167,9 @@ def render(m: dict, parts: list[dict], absent: list[str]) -> str:
     L += ["", "## Machine", "", "| | |", "|---|---|"]
     for k, v in m.items():
         L.append(f"| {cell(k)} | {cell(v)} |")
+    warn = os.path.join(OUT_DIR_FOR_WARNINGS[0], "warnings.md") if OUT_DIR_FOR_WARNINGS else ""
+    if warn and os.path.exists(warn):
+        L += ["", "## Warnings", "", open(warn, encoding="utf-8").read().strip()]
     L += ["", "## Targets (issue 5)", ""]
     rows = [(p.get("part"), t) for p in parts for t in p.get("targets", [])]
     if rows:
@@ -207,6 +212,7 @@ def main() -> int:
     ap.add_argument("--parts", default=",".join(KNOWN_PARTS))
     a = ap.parse_args()
     wanted = [p for p in a.parts.split(",") if p]
+    OUT_DIR_FOR_WARNINGS.append(a.out_dir)
     parts, absent = load_parts(a.out_dir, wanted)
     text = render(machine(a.out_dir), parts, absent)
     tmp = a.report + ".tmp"

@@ -50,12 +50,26 @@ json.dump({"PostgreSQL": version, "PostgreSQL settings": settings, "server optio
            "extension build": "release (scripts/install-extension.sh --release)"}, open(path, "w"), indent=1)
 EOF
 
+# Anything that reinstalls the extension meanwhile (another `make install` or `make test` on the
+# machine) swaps the library under the running backends: say so in the report.
+LIB=$(/usr/lib/postgresql/15/bin/pg_config --pkglibdir)/linktoken.so
+LIB_SUM=$(sha256sum "$LIB" | cut -d' ' -f1)
+lib_check() {
+    if [[ "$(sha256sum "$LIB" | cut -d' ' -f1)" != "$LIB_SUM" ]]; then
+        echo "- **The extension library $LIB was replaced during the run ($1)** (something else installed the extension meanwhile): the figures after that point are not valid; run make bench again on a quiet machine." >> "$OUT/warnings.md"
+        echo "bench: WARNING: $LIB was replaced during the run ($1)"
+        LIB_SUM=$(sha256sum "$LIB" | cut -d' ' -f1)
+    fi
+}
+
 STATUS=0
 echo "bench: SQL part"
 bench/sql/run.sh || { echo "bench: SQL part FAILED"; STATUS=1; }
+lib_check "SQL part"
 if [[ -x bench/http/run.sh ]]; then
     echo "bench: HTTP part"
     BENCH_DB=linktoken_bench bench/http/run.sh || { echo "bench: HTTP part FAILED"; STATUS=1; }
+    lib_check "HTTP part"
 else
     echo "bench: bench/http/run.sh not present; the report will say so"
 fi
