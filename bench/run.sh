@@ -12,7 +12,7 @@
 # Sizes: BENCH_SECONDS (per pgbench run, default 5), BENCH_ROUNDS (3), BENCH_CLIENTS ("1 8"), BENCH_BATCH (1000000),
 # BENCH_OUTSTANDING ("10000 1000000 10000000"), BENCH_LAT_SECONDS, BENCH_MAX_TPS (see bench/sql/bench.py).
 # BENCH_SKIP_INSTALL=1 skips steps 1-2 (use what is installed). The cluster is stopped and
-# destroyed on every exit.
+# destroyed (immediate stop) on every exit.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -29,15 +29,22 @@ command -v python3 >/dev/null || { apt-get update -q && apt-get install -y -q py
 
 rm -rf "$OUT"
 mkdir -p "$OUT" bench/charts
-scripts/pg-cluster.sh destroy "$CLUSTER" >/dev/null 2>&1 || true
+# The cluster is thrown away: stop it at once (pg_ctl -m immediate, by its pid file) rather than
+# wait for a shutdown checkpoint of a ten-million-token table, then remove it.
+drop_cluster() {
+    scripts/pg-cluster.sh crash "$CLUSTER" >/dev/null 2>&1 || true
+    scripts/pg-cluster.sh destroy "$CLUSTER" >/dev/null 2>&1 || true
+}
+drop_cluster
 cleanup() {
     cp "$CLUSTER/server.log" "$OUT/server.log" 2>/dev/null || true
-    scripts/pg-cluster.sh destroy "$CLUSTER" >/dev/null 2>&1 || true
+    drop_cluster
 }
 trap cleanup EXIT
 # Durability as shipped (fsync, synchronous_commit and full_page_writes at their defaults: on).
 # Memory and checkpoint spacing sized for a 10-million-token table; none of them trades safety.
 PG_OPTS=(-c max_connections=200 -c shared_buffers=1GB -c max_wal_size=8GB -c checkpoint_timeout=15min)
+[[ ! -e "$CLUSTER" ]] || { echo "bench: could not remove an earlier $CLUSTER"; exit 1; }
 eval "$(scripts/pg-cluster.sh start "$CLUSTER" "${PG_OPTS[@]}" | sed 's/^/export /')"
 echo "bench: cluster on port $PGPORT (options: ${PG_OPTS[*]})"
 PSQL=(/usr/lib/postgresql/15/bin/psql -X -A -t -d postgres)
