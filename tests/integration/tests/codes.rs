@@ -1,7 +1,7 @@
 //! Typed codes through the gateway: the code form, wrong codes with attempts left, the lock
 //! (which also locks the link), and a successful redemption by code.
 
-use linktoken_integration::gateway::Gateway;
+use linktoken_integration::gateway::{self, Gateway};
 use linktoken_integration::http;
 use linktoken_integration::*;
 
@@ -21,18 +21,7 @@ async fn code_form_wrong_codes_lock_and_success() {
     )
     .await
     .unwrap();
-    let role = format!("it_gwcode_{}", tag());
-    c.batch_execute(&format!(
-        "CREATE ROLE {role} LOGIN IN ROLE linktoken_gateway"
-    ))
-    .await
-    .unwrap();
-    let cfg = config();
-    let url = format!(
-        "host=127.0.0.1 port={} user={role} dbname={}",
-        cfg.get_ports()[0],
-        cfg.get_dbname().unwrap()
-    );
+    let (_, url) = gateway::login_role(&c, "gwcode").await;
     let gw = Gateway::start(&url, &[]);
     let addr = gw.addr;
     let issue_code = |subject: &'static str| {

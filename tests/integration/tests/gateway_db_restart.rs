@@ -3,7 +3,7 @@
 //! test cluster (LINKTOKEN_TEST_CLUSTER_DIR) that every other test uses.
 
 use linktoken_integration::cluster::cluster;
-use linktoken_integration::gateway::Gateway;
+use linktoken_integration::gateway::{self, Gateway};
 use linktoken_integration::http;
 use linktoken_integration::*;
 use std::time::{Duration, Instant};
@@ -11,20 +11,9 @@ use std::time::{Duration, Instant};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_down_gives_503_and_service_recovers() {
     let c = connect().await;
-    let role = format!("it_gwdown_{}", tag());
-    c.batch_execute(&format!(
-        "CREATE ROLE {role} LOGIN IN ROLE linktoken_gateway"
-    ))
-    .await
-    .unwrap();
+    let (_, url) = gateway::login_role(&c, "gwdown").await;
     let p = purpose(&c, "gwdown", "1 hour", Some(1)).await;
     let token = issue(&c, &p, "user:1").await;
-    let cfg = config();
-    let url = format!(
-        "host=127.0.0.1 port={} user={role} dbname={}",
-        cfg.get_ports()[0],
-        cfg.get_dbname().unwrap()
-    );
     drop(c);
     let gw = Gateway::start(&url, &["--pool-wait-ms", "1000"]);
     let link = format!("/t/{token}");

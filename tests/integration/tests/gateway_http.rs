@@ -1,7 +1,7 @@
 //! The real gateway process against the real database: routes, statuses, headers, limits,
 //! one-click unsubscribe, mail-scanner behaviour, a 50-way POST race, and its log.
 
-use linktoken_integration::gateway::Gateway;
+use linktoken_integration::gateway::{self, Gateway};
 use linktoken_integration::http::{self, Reply};
 use linktoken_integration::*;
 use std::net::SocketAddr;
@@ -9,23 +9,7 @@ use tokio_postgres::Client;
 
 /// A login role that is only IN ROLE linktoken_gateway, and a connection string for it.
 async fn gateway_role(admin: &Client) -> String {
-    let role = format!("it_gwhttp_{}", tag());
-    admin
-        .batch_execute(&format!(
-            "CREATE ROLE {role} LOGIN IN ROLE linktoken_gateway"
-        ))
-        .await
-        .unwrap();
-    let cfg = config();
-    let host = match &cfg.get_hosts()[0] {
-        tokio_postgres::config::Host::Tcp(h) => h.clone(),
-        tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
-    };
-    format!(
-        "host={host} port={} user={role} dbname={}",
-        cfg.get_ports()[0],
-        cfg.get_dbname().unwrap()
-    )
+    gateway::login_role(admin, "gwhttp").await.1
 }
 
 /// A purpose with a password form (12+ characters, repeated) and an action that stores it.

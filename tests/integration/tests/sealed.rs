@@ -1,7 +1,7 @@
 //! Sealed tokens over real connections: exactly once under 50 concurrent redeems through the
 //! spent list, nothing written for unlimited purposes, and the gateway serving them.
 
-use linktoken_integration::gateway::Gateway;
+use linktoken_integration::gateway::{self, Gateway};
 use linktoken_integration::http;
 use linktoken_integration::*;
 
@@ -57,18 +57,7 @@ async fn unlimited_sealed_tokens_write_nothing_and_work_through_the_gateway() {
     .await
     .unwrap();
     let token = seal(&c, &p, "list:1").await;
-    let role = format!("it_sealgw_{}", tag());
-    c.batch_execute(&format!(
-        "CREATE ROLE {role} LOGIN IN ROLE linktoken_gateway"
-    ))
-    .await
-    .unwrap();
-    let cfg = config();
-    let url = format!(
-        "host=127.0.0.1 port={} user={role} dbname={}",
-        cfg.get_ports()[0],
-        cfg.get_dbname().unwrap()
-    );
+    let (_, url) = gateway::login_role(&c, "sealgw").await;
     let gw = Gateway::start(&url, &[]);
     let path = format!("/t/{token}");
     let page = http::get(gw.addr, &path);
