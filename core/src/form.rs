@@ -51,6 +51,17 @@ impl std::error::Error for FormError {}
 /// parts that are files (`filename=` or `filename*=` in Content-Disposition) are ignored.
 /// Names and values must be valid UTF-8 without NUL characters, else [`FormError::Malformed`].
 pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Map<String, Value>, FormError> {
+    parse_counted(content_type, body).map(|(form, _)| form)
+}
+
+/// [`parse`], and how many fields the body carried before repeated names were folded into
+/// one (empty `&&` pairs not counted, skipped file parts counted). The gateway needs it to tell
+/// the exact RFC 8058 body (`List-Unsubscribe=One-Click` and nothing else) from bodies that
+/// merely parse to it.
+pub fn parse_counted(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<(Map<String, Value>, usize), FormError> {
     let content_type = content_type.ok_or(FormError::UnsupportedType)?;
     let (media, params) = match content_type.split_once(';') {
         Some((media, params)) => (media.trim(), params),
@@ -111,7 +122,7 @@ fn insert(
 // ---------------------------------------------------------------------------------------------
 // application/x-www-form-urlencoded (WHATWG URL standard, strict UTF-8)
 
-fn parse_urlencoded(body: &[u8]) -> Result<Map<String, Value>, FormError> {
+fn parse_urlencoded(body: &[u8]) -> Result<(Map<String, Value>, usize), FormError> {
     let mut form = Map::new();
     let mut count = 0;
     for pair in body.split(|&b| b == b'&') {
@@ -128,7 +139,7 @@ fn parse_urlencoded(body: &[u8]) -> Result<Map<String, Value>, FormError> {
             .map_err(|_| FormError::Malformed("field value is not valid UTF-8"))?;
         insert(&mut form, &mut count, name, Some(value))?;
     }
-    Ok(form)
+    Ok((form, count))
 }
 
 /// `+` -> space, `%XX` -> byte; a `%` not followed by two hex digits stays as it is (WHATWG).
@@ -242,7 +253,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// The body is: optional preamble, `--boundary`, then parts each followed by `CRLF--boundary`,
 /// the last delimiter being `--boundary--` (epilogue ignored). After each delimiter only
 /// spaces/tabs may follow before the line break. Bare LF line breaks are accepted as well.
-fn parse_multipart(boundary: &str, body: &[u8]) -> Result<Map<String, Value>, FormError> {
+fn parse_multipart(boundary: &str, body: &[u8]) -> Result<(Map<String, Value>, usize), FormError> {
     // "\n--boundary": the delimiter as it appears after a part (its "\r" is stripped from the
     // part's end).
     let mut nl_delim = Vec::with_capacity(boundary.len() + 3);
@@ -264,7 +275,7 @@ fn parse_multipart(boundary: &str, body: &[u8]) -> Result<Map<String, Value>, Fo
         let rest = &body[pos..];
         if rest.starts_with(b"--") {
             // Close delimiter; whatever follows is the epilogue.
-            return Ok(form);
+            return Ok((form, count));
         }
         let pad = rest
             .iter()
@@ -531,6 +542,34 @@ mod tests {
         let body = b"--xYzZY\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nOne-Click\r\n--xYzZY--\r\n";
         let mp = parse(Some("multipart/form-data; boundary=\"xYzZY\""), body).unwrap();
         assert_eq!(Value::Object(mp), want);
+    }
+
+    #[test]
+    fn counted_fields_see_repeats_and_file_parts() {
+        let count = |ct, body: &[u8]| parse_counted(ct, body).unwrap().1;
+        assert_eq!(count(URLENC, b"List-Unsubscribe=One-Click"), 1);
+        assert_eq!(count(URLENC, b"&List-Unsubscribe=One-Click&&"), 1);
+        // Folded into one field by "last value wins", but two fields were sent.
+        let (form, n) =
+            parse_counted(URLENC, b"List-Unsubscribe=x&List-Unsubscribe=One-Click").unwrap();
+        assert!(crate::page::is_one_click(&form));
+        assert_eq!(n, 2);
+        let body = multipart(
+            B,
+            &[
+                (
+                    "Content-Disposition: form-data; name=\"List-Unsubscribe\"",
+                    "One-Click",
+                ),
+                (
+                    "Content-Disposition: form-data; name=\"f\"; filename=\"a.txt\"",
+                    "data",
+                ),
+            ],
+        );
+        let (form, n) = parse_counted(Some(MP), &body).unwrap();
+        assert!(crate::page::is_one_click(&form), "the file part is skipped");
+        assert_eq!(n, 2, "but counted");
     }
 
     #[test]

@@ -11,7 +11,8 @@ use std::time::Duration;
     version,
     about = "Landing pages and form redemption for linktoken links.",
     long_about = "Serves GET/HEAD /t/{token} (a landing page: looks the token up, changes nothing) and \
-                  POST /t/{token} (redeems it through linktoken.gateway_redeem), plus /healthz and /metrics. \
+                  POST /t/{token} (redeems it through linktoken.gateway_redeem), the typed-code form \
+                  GET/POST /code/{purpose}, plus /healthz and /metrics. \
                   Connect it as a login role that is only IN ROLE linktoken_gateway."
 )]
 pub struct Config {
@@ -23,8 +24,14 @@ pub struct Config {
     #[arg(long, env = "LINKTOKEN_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// Public scheme and host the links point at, e.g. https://links.example.org. With https,
-    /// responses carry HSTS and session cookies are Secure with the __Host- prefix.
+    /// Serve /metrics on this address instead, e.g. 127.0.0.1:9090 (the main listener then
+    /// answers 404 for /metrics). Unset: /metrics on the main listener.
+    #[arg(long, env = "LINKTOKEN_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Public scheme and host the links point at, e.g. https://links.example.org. State-changing
+    /// POSTs from browsers must come from this origin. With https, responses carry HSTS, session
+    /// cookies are Secure with the __Host- prefix, and only __Host-linktoken_bind is read.
     #[arg(
         long,
         env = "LINKTOKEN_PUBLIC_URL",
@@ -71,6 +78,12 @@ pub struct Config {
     )]
     pub failed_lookups_per_minute: u32,
 
+    /// Requests one client (an IPv4 address or an IPv6 /64) may have in flight at once on the
+    /// routes that use the database; more get 429 at once. 0: no cap. Default: half the pool
+    /// size, at least 2.
+    #[arg(long, env = "LINKTOKEN_MAX_IN_FLIGHT_PER_CLIENT", value_name = "N")]
+    pub max_in_flight_per_client: Option<usize>,
+
     /// How long in-flight requests may take to finish after SIGTERM (milliseconds).
     #[arg(long, env = "LINKTOKEN_SHUTDOWN_GRACE_MS", default_value_t = 10000)]
     pub shutdown_grace_ms: u64,
@@ -79,6 +92,15 @@ pub struct Config {
 impl Config {
     pub fn is_https(&self) -> bool {
         self.public_url.starts_with("https://")
+    }
+    /// The per-client in-flight cap, None for none. Half the pool leaves the other half to
+    /// everyone else; at least 2, so a double-clicked button is not refused.
+    pub fn in_flight_cap(&self) -> Option<usize> {
+        match self.max_in_flight_per_client {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None => Some((self.pool_size / 2).max(2)),
+        }
     }
     pub fn pool_wait(&self) -> Duration {
         Duration::from_millis(self.pool_wait_ms)

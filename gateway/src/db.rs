@@ -151,12 +151,20 @@ impl Db {
         Ok(tx)
     }
 
-    /// `SELECT 1` through the pool.
-    pub async fn healthy(&self) -> bool {
-        match self.pool.get().await {
-            Ok(client) => client.simple_query("SELECT 1").await.is_ok(),
-            Err(_) => false,
-        }
+    /// A connection for the health probe (health.rs): made by the pool's own manager, so with
+    /// the same settings and TLS as every pool connection, but outside the pool, so probing
+    /// never takes or waits for a connection that a request needs.
+    pub async fn dedicated_connection(
+        &self,
+    ) -> Result<deadpool_postgres::ClientWrapper, tokio_postgres::Error> {
+        use deadpool::managed::Manager as _;
+        self.pool.manager().create().await
+    }
+
+    /// Gives up a [`Db::dedicated_connection`] (its statement cache leaves the manager's list).
+    pub fn release_dedicated(&self, mut conn: deadpool_postgres::ClientWrapper) {
+        use deadpool::managed::Manager as _;
+        self.pool.manager().detach(&mut conn);
     }
 
     /// A link click: READ ONLY, so nothing about the token can change.

@@ -1,9 +1,11 @@
 //! linktoken-gateway: the thin web face of the linktoken extension. See `--help` and
 //! docs/gateway.md.
 
+mod browser;
 mod config;
 mod db;
 mod framing;
+mod health;
 mod html;
 mod limits;
 mod metrics;
@@ -18,7 +20,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 /// Most request headers (count) and bytes of request head a client may send (the request
 /// screen holds at most MAX_HEAD_BYTES of an unfinished head per connection).
@@ -35,22 +37,86 @@ async fn shutdown_signal() {
 }
 
 fn build(cfg: config::Config) -> Result<routes::App, String> {
+    let origin = browser::Origin::of_url(&cfg.public_url)?;
     let templates = html::Templates::new(cfg.templates.as_deref())?;
     let db = db::Db::new(&cfg)?;
     let limiter = limits::FailureLimiter::new(cfg.failed_lookups_per_minute);
+    let in_flight = limits::InFlight::new(cfg.in_flight_cap());
     Ok(routes::App {
         cfg,
+        origin,
         db,
         templates,
         limiter,
+        in_flight,
+        health: health::Health::default(),
         metrics: Arc::default(),
     })
+}
+
+async fn bind(addr: std::net::SocketAddr) -> TcpListener {
+    match TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("linktoken-gateway: cannot listen on {addr}: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn local(listener: &TcpListener) -> String {
+    listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default()
+}
+
+/// The next connection on `listener`; never, when there is none.
+async fn accept(
+    listener: Option<&TcpListener>,
+) -> std::io::Result<(TcpStream, std::net::SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// e.g. out of file descriptors: keep serving the open connections, try again shortly.
+async fn accept_failed(e: std::io::Error) {
+    eprintln!("warn: accept failed: {e}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+/// Serves one accepted connection: through the request screen, watched for graceful shutdown.
+fn serve(
+    app: &Arc<routes::App>,
+    http: &http1::Builder,
+    graceful: &GracefulShutdown,
+    stream: TcpStream,
+    peer: std::net::SocketAddr,
+    listener: routes::Listener,
+) {
+    let reporter = screen::Reporter {
+        metrics: app.metrics.clone(),
+        peer: peer.ip(),
+    };
+    let app = app.clone();
+    let service = service_fn(move |req| {
+        let app = app.clone();
+        async move { Ok::<_, Infallible>(routes::handle(&app, req, peer, listener).await) }
+    });
+    let io = screen::Screened::new(stream, MAX_HEAD_BYTES, reporter);
+    let conn = graceful.watch(http.serve_connection(TokioIo::new(io), service));
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
 }
 
 #[tokio::main]
 async fn main() {
     let cfg = config::Config::parse();
     let listen = cfg.listen;
+    let metrics_listen = cfg.metrics_listen;
     let header_timeout = cfg.header_timeout();
     let grace = cfg.shutdown_grace();
     let app = match build(cfg) {
@@ -60,18 +126,19 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let listener = match TcpListener::bind(listen).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("linktoken-gateway: cannot listen on {listen}: {e}");
-            std::process::exit(2);
-        }
+    // The first health probe before the first request, so /healthz is right from the start.
+    app.health.probe(&app.db).await;
+    let probe = app.clone();
+    tokio::spawn(async move { probe.health.run(&probe.db).await });
+    let metrics_listener = match metrics_listen {
+        Some(addr) => Some(bind(addr).await),
+        None => None,
     };
-    let local = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    eprintln!("linktoken-gateway listening on http://{local}");
+    let listener = bind(listen).await;
+    if let Some(m) = &metrics_listener {
+        eprintln!("linktoken-gateway serving /metrics on http://{}", local(m));
+    }
+    eprintln!("linktoken-gateway listening on http://{}", local(&listener));
 
     let mut http = http1::Builder::new();
     // Without a timer hyper silently has no header-read timeout.
@@ -88,28 +155,14 @@ async fn main() {
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // e.g. out of file descriptors: keep serving the open connections.
-                        eprintln!("warn: accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                let reporter = screen::Reporter { metrics: app.metrics.clone(), peer: peer.ip() };
-                let app = app.clone();
-                let service = service_fn(move |req| {
-                    let app = app.clone();
-                    async move { Ok::<_, Infallible>(routes::handle(&app, req, peer).await) }
-                });
-                let io = screen::Screened::new(stream, MAX_HEAD_BYTES, reporter);
-                let conn = graceful.watch(http.serve_connection(TokioIo::new(io), service));
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-            }
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => serve(&app, &http, &graceful, stream, peer, routes::Listener::Main),
+                Err(e) => accept_failed(e).await,
+            },
+            accepted = accept(metrics_listener.as_ref()) => match accepted {
+                Ok((stream, peer)) => serve(&app, &http, &graceful, stream, peer, routes::Listener::Metrics),
+                Err(e) => accept_failed(e).await,
+            },
             _ = &mut shutdown => {
                 eprintln!("linktoken-gateway: shutting down, finishing in-flight requests");
                 break;
@@ -117,6 +170,7 @@ async fn main() {
         }
     }
     drop(listener);
+    drop(metrics_listener);
     tokio::select! {
         _ = graceful.shutdown() => eprintln!("linktoken-gateway: stopped"),
         _ = tokio::time::sleep(grace) => eprintln!("linktoken-gateway: stopped after the grace period with requests still open"),

@@ -1,5 +1,5 @@
 //! Prometheus text metrics: requests by route and status, redemptions by status, malformed
-//! requests by reason, a latency histogram, pool size and waiters. Labels are fixed route names and statuses, never paths.
+//! and refused requests by reason, a latency histogram, pool size and waiters. Labels are fixed route names and statuses, never paths.
 
 use std::collections::BTreeMap;
 use std::fmt::{Display, Write};
@@ -15,6 +15,7 @@ struct Inner {
     requests: BTreeMap<(&'static str, u16), u64>,
     redemptions: BTreeMap<String, u64>,
     malformed: BTreeMap<&'static str, u64>,
+    refused: BTreeMap<&'static str, u64>,
     latency_buckets: [u64; BUCKETS.len()],
     latency_count: u64,
     latency_sum: f64,
@@ -59,6 +60,13 @@ impl Metrics {
         *m.malformed.entry(reason).or_default() += 1;
     }
 
+    /// A request refused before any database work (cross-site POST, in-flight cap); `reason`
+    /// is a fixed name.
+    pub fn refused(&self, reason: &'static str) {
+        let mut m = self.inner.lock().unwrap();
+        *m.refused.entry(reason).or_default() += 1;
+    }
+
     pub fn render(&self, pool: &PoolStatus) -> String {
         let m = self.inner.lock().unwrap();
         let mut out = String::new();
@@ -85,6 +93,13 @@ impl Metrics {
             "Connections closed by the request screen, by reason.",
             "reason",
             &m.malformed,
+        );
+        counter(
+            &mut out,
+            "refused_requests_total",
+            "Requests refused before any database work, by reason.",
+            "reason",
+            &m.refused,
         );
         out.push_str("# HELP linktoken_gateway_request_duration_seconds Request latency.\n");
         out.push_str("# TYPE linktoken_gateway_request_duration_seconds histogram\n");
@@ -160,6 +175,7 @@ mod tests {
         m.redemption("ok");
         m.malformed("bare_lf");
         m.malformed("bare_lf");
+        m.refused("foreign_origin");
         let text = m.render(&PoolStatus {
             max_size: 16,
             size: 2,
@@ -170,6 +186,9 @@ mod tests {
         assert!(text.contains("linktoken_gateway_requests_total{route=\"link\",status=\"404\"} 1"));
         assert!(text.contains("linktoken_gateway_redemptions_total{status=\"ok\"} 1"));
         assert!(text.contains("linktoken_gateway_malformed_requests_total{reason=\"bare_lf\"} 2"));
+        assert!(
+            text.contains("linktoken_gateway_refused_requests_total{reason=\"foreign_origin\"} 1")
+        );
         assert!(text.contains("linktoken_gateway_request_duration_seconds_bucket{le=\"0.005\"} 2"));
         assert!(text.contains("linktoken_gateway_request_duration_seconds_count 3"));
         assert!(text.contains("linktoken_gateway_pool_max_size 16"));

@@ -2,16 +2,21 @@
 //!
 //! * `GET|HEAD /t/{token}`: the landing page. Only looks (READ ONLY transaction), never changes a token.
 //! * `POST /t/{token}`: redeems with the submitted form; RFC 8058 one-click included.
-//! * `GET /healthz`, `GET /metrics`, `GET /static/style.css`.
+//! * `GET|HEAD /code/{purpose}`, `POST /code/{purpose}`: the typed-code form and its redemption.
+//! * `GET /healthz`, `GET /metrics` (or on `--metrics-listen`), `GET /static/style.css`.
 //!
-//! Malformed tokens are answered without a database round trip; every response carries the
-//! security headers; the access log names a token only by a short hash prefix.
+//! Malformed tokens are answered without a database round trip; every state-changing POST
+//! passes the cross-site check first ([`read_post`]); one client's requests in flight are
+//! capped; every response carries the security headers; the access log names a token only by
+//! a short hash prefix.
 
+use crate::browser::{self, CrossSite, Origin};
 use crate::config::Config;
 use crate::db::{ClientContext, Db, DbError};
 use crate::framing;
+use crate::health::Health;
 use crate::html::{Templates, STYLE_CSS};
-use crate::limits::FailureLimiter;
+use crate::limits::{Admitted, FailureLimiter, InFlight};
 use crate::metrics::{Metrics, PoolStatus};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -32,13 +37,28 @@ const MAX_USER_AGENT: usize = 512;
 
 pub struct App {
     pub cfg: Config,
+    /// `--public-url`'s origin: where state-changing POSTs must come from.
+    pub origin: Origin,
     pub db: Db,
     pub templates: Templates,
     pub limiter: FailureLimiter,
+    pub in_flight: InFlight,
+    pub health: Health,
     pub metrics: Arc<Metrics>,
 }
 
 type Resp = Response<Full<Bytes>>;
+
+/// The listener a request came in on: the main one, or `--metrics-listen` (only /metrics).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    Main,
+    Metrics,
+}
+
+/// Shown by the typed-code form for a wrong code and for a subject with no code waiting
+/// alike, with the same status: a different answer would tell anyone who has a code waiting.
+pub const CODE_DID_NOT_WORK: &str = "That code did not work. Check it, or ask for a new one.";
 
 /// The fixed route names used in metrics and logs (never a raw path).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -119,26 +139,66 @@ fn client_ip(headers: &HeaderMap, peer: SocketAddr, trust_proxy: bool) -> IpAddr
     peer.ip()
 }
 
+/// Which route a path is on this listener: with `--metrics-listen`, /metrics lives only there
+/// and that listener serves nothing else.
+fn route_on<'p>(app: &App, listener: Listener, path: &'p str) -> Route<'p> {
+    match (listener, route(path)) {
+        (Listener::Metrics, Route::Metrics) => Route::Metrics,
+        (Listener::Metrics, _) => Route::Other,
+        (Listener::Main, Route::Metrics) if app.cfg.metrics_listen.is_some() => Route::Other,
+        (Listener::Main, r) => r,
+    }
+}
+
+/// A place among the client's requests in flight, for the routes that use the database; the
+/// 429 to send instead when the client has too many. Checked before anything else, so a
+/// client over its cap costs no pool connection and no wait.
+fn admit<'a>(app: &'a App, route: &Route<'_>, ip: IpAddr) -> Result<Option<Admitted<'a>>, Resp> {
+    if !matches!(route, Route::Link(_) | Route::Code(_)) {
+        return Ok(None);
+    }
+    if let Some(admitted) = app.in_flight.admit(ip) {
+        return Ok(Some(admitted));
+    }
+    app.metrics.refused("in_flight");
+    let mut resp = error(
+        app,
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many requests at once",
+        "Your address has several requests in progress already. Please wait a moment and try again.",
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    Err(resp)
+}
+
 /// Entry point for every request.
-pub async fn handle(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Resp {
+pub async fn handle(
+    app: &App,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    listener: Listener,
+) -> Resp {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let route = route(&path);
+    let route = route_on(app, listener, &path);
     let ip = client_ip(req.headers(), peer, app.cfg.trust_proxy);
-    let mut resp = match tokio::time::timeout(
-        app.cfg.request_timeout(),
-        dispatch(app, req, route, ip),
-    )
-    .await
-    {
-        Ok(resp) => resp,
-        Err(_) => error(
-            app,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Temporarily unavailable",
-            "This took too long. Please try again in a moment.",
-        ),
+    let mut resp = match admit(app, &route, ip) {
+        Err(resp) => resp,
+        Ok(_admitted) => {
+            match tokio::time::timeout(app.cfg.request_timeout(), dispatch(app, req, route, ip))
+                .await
+            {
+                Ok(resp) => resp,
+                Err(_) => error(
+                    app,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Temporarily unavailable",
+                    "This took too long. Please try again in a moment.",
+                ),
+            }
+        }
     };
     if method == Method::HEAD {
         // Same status and headers as GET, no body.
@@ -184,7 +244,8 @@ async fn dispatch(app: &App, req: Request<Incoming>, route: Route<'_>, ip: IpAdd
         Route::Code(_) => not_allowed(app, "GET, HEAD, POST"),
         _ if !read_only => not_allowed(app, "GET, HEAD"),
         Route::Health => {
-            if app.db.healthy().await {
+            // From the health probe's last result (health.rs): no pool connection per check.
+            if app.health.healthy() {
                 text(StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into())
             } else {
                 text(
@@ -246,21 +307,10 @@ fn precheck(app: &App, token: &str, ip: IpAddr) -> Option<Resp> {
     None
 }
 
-/// Name of the cookie that carries the browser's bind value (set by the application when
-/// someone asks for a link; see docs/gateway.md). With the `__Host-` prefix behind https.
-pub const BIND_COOKIE: &str = "linktoken_bind";
-
-/// The browser's bind value from its cookies, if it has a well-formed one.
-fn bind_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == BIND_COOKIE || name.strip_prefix("__Host-") == Some(BIND_COOKIE))
-        .map(|(_, value)| value.trim_matches('"').to_owned())
-        .filter(|value| linktoken_core::input::bind_value("bind", value).is_ok())
+/// The browser's bind value (browser.rs: `__Host-linktoken_bind` behind https, else
+/// `linktoken_bind`).
+fn bind_cookie(app: &App, headers: &HeaderMap) -> Option<String> {
+    browser::bind_cookie(headers, app.cfg.is_https())
 }
 
 /// A bound link opened in another browser: say where it works, and offer the code form when
@@ -283,7 +333,7 @@ async fn landing(app: &App, req: &Request<Incoming>, tok: &str, ip: IpAddr) -> R
         return resp;
     }
     let ctx = context(req.headers(), ip);
-    let bind = bind_cookie(req.headers());
+    let bind = bind_cookie(app, req.headers());
     match app.db.peek(tok, bind.as_deref(), &ctx).await {
         Ok(found) if found.status == "ok" => html(
             StatusCode::OK,
@@ -313,12 +363,56 @@ fn content_type_ok(headers: &HeaderMap) -> bool {
     essence == "application/x-www-form-urlencoded" || essence == "multipart/form-data"
 }
 
+/// A submitted form.
+struct Form {
+    fields: serde_json::Map<String, serde_json::Value>,
+    /// The body was exactly RFC 8058's `List-Unsubscribe=One-Click`: that one field, sent once.
+    one_click_body: bool,
+}
+
+/// Whether a route accepts the RFC 8058 one-click body from another origin.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OneClick {
+    Exempt,
+    NotExempt,
+}
+
+/// How every state-changing POST gets its form: the cross-site check (browser.rs) before any
+/// database call, so a refused request consumes nothing and sets no cookie. Refused: 403.
+/// Without this, another site could make a visitor's browser post a form, e.g. the attacker's
+/// own subject and code, and so sign the visitor in as the attacker (login CSRF).
+///
+/// Only the exact one-click body is exempt, and only on routes that pass `OneClick::Exempt`:
+/// mail providers POST it from wherever they like, and it can do nothing but unsubscribe,
+/// because pages accept it only with `"one_click": true`.
+async fn read_post(app: &App, req: Request<Incoming>, one_click: OneClick) -> Result<Form, Resp> {
+    let verdict = browser::same_origin(&app.origin, req.headers());
+    if let Err(why) = verdict {
+        if one_click == OneClick::NotExempt {
+            return Err(cross_site(app, why));
+        }
+    }
+    let form = read_form(app, req).await?;
+    match verdict {
+        Err(why) if !form.one_click_body => Err(cross_site(app, why)),
+        _ => Ok(form),
+    }
+}
+
+fn cross_site(app: &App, why: CrossSite) -> Resp {
+    app.metrics.refused(why.name());
+    eprintln!("warn: refused a cross-site POST ({})", why.name());
+    error(
+        app,
+        StatusCode::FORBIDDEN,
+        "Request refused",
+        "This form was sent from another website, so nothing was done. If you meant to do this, open the link from your email again and use the form there.",
+    )
+}
+
 /// Reads and parses a form body: 415 for other content types, 413 over MAX_BODY (with or
 /// without Content-Length), 408 when it arrives too slowly, 400 when it cannot be parsed.
-async fn read_form(
-    app: &App,
-    req: Request<Incoming>,
-) -> Result<serde_json::Map<String, serde_json::Value>, Resp> {
+async fn read_form(app: &App, req: Request<Incoming>) -> Result<Form, Resp> {
     let unsupported = || {
         error(
             app,
@@ -369,8 +463,11 @@ async fn read_form(
         Ok(Err(_)) => return Err(unreadable()),
         Ok(Ok(collected)) => collected.to_bytes(),
     };
-    match form::parse(content_type.as_deref(), &body) {
-        Ok(fields) => Ok(fields),
+    match form::parse_counted(content_type.as_deref(), &body) {
+        Ok((fields, sent)) => Ok(Form {
+            one_click_body: sent == 1 && page::is_one_click(&fields),
+            fields,
+        }),
         Err(form::FormError::UnsupportedType) => Err(unsupported()),
         Err(_) => Err(unreadable()),
     }
@@ -381,9 +478,9 @@ async fn submit(app: &App, req: Request<Incoming>, tok: &str, ip: IpAddr) -> Res
         return resp;
     }
     let ctx = context(req.headers(), ip);
-    let bind = bind_cookie(req.headers());
-    let fields = match read_form(app, req).await {
-        Ok(fields) => fields,
+    let bind = bind_cookie(app, req.headers());
+    let fields = match read_post(app, req, OneClick::Exempt).await {
+        Ok(form) => form.fields,
         Err(resp) => return resp,
     };
     let one_click = page::is_one_click(&fields);
@@ -469,8 +566,8 @@ async fn code_submit(app: &App, req: Request<Incoming>, purpose: &str, ip: IpAdd
         return resp;
     }
     let ctx = context(req.headers(), ip);
-    let mut fields = match read_form(app, req).await {
-        Ok(fields) => fields,
+    let mut fields = match read_post(app, req, OneClick::NotExempt).await {
+        Ok(form) => form.fields,
         Err(resp) => return resp,
     };
     let page = match app.db.code_page(purpose, &ctx).await {
@@ -520,18 +617,10 @@ async fn code_submit(app: &App, req: Request<Incoming>, purpose: &str, ip: IpAdd
             );
             match r.status.as_str() {
                 "ok" => success(app, &page, r.result.as_ref()),
-                "wrong_code" => {
+                // One answer for both, attempts left included: see CODE_DID_NOT_WORK.
+                "wrong_code" | "invalid" => {
                     app.limiter.failed(ip, Instant::now());
-                    let left = r.attempts_left.unwrap_or(0);
-                    let plural = if left == 1 { "attempt" } else { "attempts" };
-                    again(
-                        &format!("That code is not right. {left} {plural} left."),
-                        &shown,
-                    )
-                }
-                "invalid" => {
-                    app.limiter.failed(ip, Instant::now());
-                    again("No code is waiting for this address, or it has expired. Please ask for a new one.", &shown)
+                    again(CODE_DID_NOT_WORK, &shown)
                 }
                 "locked" => {
                     app.limiter.failed(ip, Instant::now());
@@ -586,49 +675,11 @@ fn success(app: &App, page: &Page, result: Option<&serde_json::Value>) -> Resp {
     };
     if let Some(cookie) = result
         .and_then(|r| r.get("session"))
-        .and_then(|s| session_cookie(s, app.cfg.is_https()))
+        .and_then(|s| browser::session_cookie(s, app.cfg.is_https()))
     {
         resp.headers_mut().append(header::SET_COOKIE, cookie);
     }
     resp
-}
-
-fn cookie_token_ok(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-fn cookie_value_ok(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 4096
-        && s.bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b',' && b != b';' && b != b'\\')
-}
-
-/// `{"name", "value", "max_age"}` from an action's result, as a Set-Cookie header: HttpOnly,
-/// SameSite=Lax, Path=/; Secure with the `__Host-` prefix behind https.
-pub fn session_cookie(session: &serde_json::Value, https: bool) -> Option<HeaderValue> {
-    let name = session.get("name")?.as_str()?;
-    let value = session.get("value")?.as_str()?;
-    if !cookie_token_ok(name) || !cookie_value_ok(value) {
-        eprintln!("warn: ignoring a session cookie with an invalid name or value from an action");
-        return None;
-    }
-    let mut cookie = if https {
-        format!("__Host-{name}={value}")
-    } else {
-        format!("{name}={value}")
-    };
-    if let Some(age) = session.get("max_age").and_then(|v| v.as_i64()) {
-        cookie.push_str(&format!("; Max-Age={}", age.max(0)));
-    }
-    cookie.push_str("; Path=/; HttpOnly; SameSite=Lax");
-    if https {
-        cookie.push_str("; Secure");
-    }
-    HeaderValue::from_str(&cookie).ok()
 }
 
 fn db_error(app: &App, e: DbError) -> Resp {
@@ -733,7 +784,6 @@ fn security_headers(cfg: &Config, h: &mut HeaderMap) {
 mod tests {
     use super::*;
     use linktoken_core::token;
-    use serde_json::json;
 
     #[test]
     fn routes_and_log_paths_never_hold_the_token() {
@@ -759,22 +809,5 @@ mod tests {
         let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         assert_eq!(client_ip(&h, peer, false).to_string(), "127.0.0.1");
         assert_eq!(client_ip(&h, peer, true).to_string(), "198.51.100.2");
-    }
-
-    #[test]
-    fn session_cookies() {
-        let s = json!({"name": "sid", "value": "abc123", "max_age": 3600});
-        let plain = session_cookie(&s, false).unwrap();
-        assert_eq!(
-            plain,
-            "sid=abc123; Max-Age=3600; Path=/; HttpOnly; SameSite=Lax"
-        );
-        let secure = session_cookie(&s, true).unwrap();
-        assert_eq!(
-            secure,
-            "__Host-sid=abc123; Max-Age=3600; Path=/; HttpOnly; SameSite=Lax; Secure"
-        );
-        assert!(session_cookie(&json!({"name": "a;b", "value": "x"}), false).is_none());
-        assert!(session_cookie(&json!({"name": "a", "value": "x; Domain=evil"}), false).is_none());
     }
 }
