@@ -9,6 +9,11 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+/// Wrong codes a subject may type in a row, across windows and re-issued codes, before its
+/// codes are locked until a successful redemption or `linktoken.unlock_codes` (NIST SP 800-63B:
+/// at most 100 consecutive failed attempts).
+pub const MAX_CONSECUTIVE_FAILURES: i32 = 100;
+
 /// Fewest and most digits a code may have.
 pub const MIN_DIGITS: u32 = 6;
 pub const MAX_DIGITS: u32 = 10;
@@ -61,6 +66,17 @@ pub fn hash(key: &[u8], purpose: &str, subject: &str, code: &str) -> [u8; 32] {
         .into()
 }
 
+/// The key of a subject's attempt counter: SHA-256 of `purpose:subject` (purpose names never
+/// contain `:`). Subjects are typed by whoever uses the code form, so they are kept only hashed.
+pub fn attempt_key(purpose: &str, subject: &str) -> [u8; 32] {
+    use sha2::Digest;
+    let mut h = Sha256::new();
+    h.update(purpose.as_bytes());
+    h.update(b":");
+    h.update(subject.as_bytes());
+    h.finalize().into()
+}
+
 /// Constant-time check of a typed code against the stored keyed hash.
 pub fn verify(key: &[u8], purpose: &str, subject: &str, code: &str, stored: &[u8]) -> bool {
     mac(key, purpose, subject, code)
@@ -71,6 +87,16 @@ pub fn verify(key: &[u8], purpose: &str, subject: &str, code: &str, stored: &[u8
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attempt_keys_are_sha256_of_purpose_colon_subject() {
+        use sha2::Digest;
+        let k = attempt_key("login", "anna@example.org");
+        let expected: [u8; 32] = Sha256::digest(b"login:anna@example.org").into();
+        assert_eq!(k, expected);
+        assert_ne!(attempt_key("login", "anna"), attempt_key("login", "anna "));
+        assert_ne!(attempt_key("login", "anna"), attempt_key("signup", "anna"));
+    }
 
     #[test]
     fn codes_have_the_asked_length_and_only_digits() {

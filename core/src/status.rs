@@ -53,12 +53,11 @@ impl Status {
 
     /// The status of a token row that could not be consumed, from its stored state. The order
     /// is what is most useful to the person holding the link: a revoked token says so even
-    /// when it has also expired since, a locked one says why, and a used one says "already done".
-    pub fn of_unusable(revoked: bool, locked: bool, used_up: bool, expired: bool) -> Status {
+    /// when it has also expired since, and a used one says "already done". (Links are never
+    /// `locked`: wrong typed codes lock only the codes, see redeem_code.)
+    pub fn of_unusable(revoked: bool, used_up: bool, expired: bool) -> Status {
         if revoked {
             Status::Revoked
-        } else if locked {
-            Status::Locked
         } else if used_up {
             Status::Used
         } else if expired {
@@ -98,14 +97,10 @@ mod tests {
     }
 
     #[test]
-    fn revoked_wins_over_locked_used_and_expired() {
-        assert_eq!(Status::of_unusable(true, true, true, true), Status::Revoked);
-        assert_eq!(Status::of_unusable(false, true, true, true), Status::Locked);
-        assert_eq!(Status::of_unusable(false, false, true, true), Status::Used);
-        assert_eq!(
-            Status::of_unusable(false, false, false, true),
-            Status::Expired
-        );
-        assert_eq!(Status::of_unusable(false, false, false, false), Status::Ok);
+    fn revoked_wins_over_used_and_expired() {
+        assert_eq!(Status::of_unusable(true, true, true), Status::Revoked);
+        assert_eq!(Status::of_unusable(false, true, true), Status::Used);
+        assert_eq!(Status::of_unusable(false, false, true), Status::Expired);
+        assert_eq!(Status::of_unusable(false, false, false), Status::Ok);
     }
 }

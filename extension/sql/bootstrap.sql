@@ -1,6 +1,43 @@
 -- linktoken tables. Only hashes of tokens are ever stored.
 -- Everything is schema-qualified with @extschema@ so nothing depends on the caller's search_path.
 
+-- 0.4.0: the schema must be the installing superuser's own, and nobody else may create in it.
+-- CREATE EXTENSION reuses a schema that already exists; one that another role prepared (CREATE
+-- SCHEMA linktoken before the install) would let that role drop, rename and replace objects under
+-- the SECURITY DEFINER functions. This block runs before anything is created, in the schema that
+-- may be hostile: every name and operator is pg_catalog's, compared as oids.
+DO $guard$
+DECLARE
+    schema_owner pg_catalog.oid;
+    installer pg_catalog.oid;
+    others text;
+BEGIN
+    SELECT n.nspowner INTO schema_owner FROM pg_catalog.pg_namespace n
+    WHERE n.oid OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace::pg_catalog.oid;
+    SELECT r.oid INTO installer FROM pg_catalog.pg_roles r
+    WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER;
+    IF schema_owner OPERATOR(pg_catalog.<>) installer THEN
+        RAISE EXCEPTION 'schema "@extschema@" already exists and is owned by role "%", not by the installing superuser "%"',
+            pg_catalog.pg_get_userbyid(schema_owner), CURRENT_USER
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'Its owner could drop, rename or replace linktoken''s objects under its SECURITY DEFINER functions.',
+                  HINT = 'Drop that schema (or ALTER SCHEMA ... OWNER TO the superuser, after checking what is in it) and run CREATE EXTENSION again.';
+    END IF;
+    SELECT pg_catalog.string_agg(CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
+                                      ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END, ', ')
+    INTO others
+    FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+    WHERE n.oid OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace::pg_catalog.oid
+      AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'::text
+      AND a.grantee OPERATOR(pg_catalog.<>) n.nspowner;
+    IF others IS NOT NULL THEN
+        RAISE EXCEPTION 'schema "@extschema@" already exists and grants CREATE to %', others
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'REVOKE CREATE ON SCHEMA @extschema@ FROM those roles (after checking what they put there), then run CREATE EXTENSION again.';
+    END IF;
+END
+$guard$;
+
 CREATE TABLE @extschema@.purposes (
     name            text PRIMARY KEY,
     ttl             interval NOT NULL CHECK (ttl > interval '0'),
@@ -44,7 +81,7 @@ CREATE SEQUENCE @extschema@.events_id_seq AS bigint;
 CREATE TABLE @extschema@.events (
     id         bigint PRIMARY KEY DEFAULT pg_catalog.nextval('@extschema@.events_id_seq'),
     at         timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
-    event      text NOT NULL CHECK (event IN ('issued', 'redeemed', 'rejected', 'revoked', 'purged')),
+    event      text NOT NULL CHECK (event IN ('issued', 'redeemed', 'rejected', 'revoked', 'purged', 'unlocked')),
     status     text,          -- for 'rejected': invalid, expired, used, revoked
     purpose    text,
     subject    text,
@@ -57,7 +94,7 @@ ALTER SEQUENCE @extschema@.events_id_seq OWNED BY @extschema@.events.id;
 CREATE INDEX events_token_idx ON @extschema@.events (token_id);
 
 CREATE FUNCTION @extschema@.events_append_only() RETURNS trigger
-LANGUAGE plpgsql SET search_path = @extschema@, pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, @extschema@, pg_temp AS $$
 BEGIN
     RAISE EXCEPTION 'linktoken.events is append-only: % is not allowed', TG_OP
         USING ERRCODE = 'insufficient_privilege',

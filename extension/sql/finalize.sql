@@ -53,7 +53,7 @@ COMMENT ON TABLE @extschema@.tokens IS 'Issued tokens, stored only as SHA-256 ha
 COMMENT ON TABLE @extschema@.events IS 'Append-only audit log: issued, redeemed, rejected, revoked, purged (token ids, never tokens)';
 
 COMMENT ON FUNCTION @extschema@.define_purpose(text, interval, integer, boolean, regprocedure, interval, integer, integer, boolean) IS
-'Creates or updates a purpose. ttl: lifetime of its tokens; max_uses: uses per token (NULL = unlimited); revoke_previous: issuing revokes the subject''s other outstanding tokens of this purpose; action: a SECURITY DEFINER function (subject text, payload jsonb, form jsonb) RETURNS jsonb with a pinned search_path, run by redeem in the same transaction; min_interval: least time between two tokens for one subject (issue raises 53400 sooner); code_digits: 6 to 10 for typed codes (issue_with_code, redeem_code), NULL for none; max_attempts: wrong codes per subject before its codes and links are locked for the ttl window; bind_browser: links work only with the bind value of the browser that asked for them (status unbound otherwise; codes still work). Owner only.';
+'Creates or updates a purpose. ttl: lifetime of its tokens; max_uses: uses per token (NULL = unlimited); revoke_previous: issuing revokes the subject''s other outstanding tokens of this purpose; action: a SECURITY DEFINER function (subject text, payload jsonb, form jsonb) RETURNS jsonb with a pinned search_path, run by redeem in the same transaction; min_interval: least time between two tokens for one subject (issue raises 53400 sooner); code_digits: 6 to 10 for typed codes (issue_with_code, redeem_code), NULL for none; max_attempts: typed-code attempts per subject within a window of the ttl before its codes (never its links) are locked for the rest of the window; bind_browser: links work only with the bind value of the browser that asked for them (status unbound otherwise; codes still work). Owner only.';
 COMMENT ON FUNCTION @extschema@.issue(text, text, jsonb, interval, text) IS
 'Issues a token for (purpose, subject) and returns it: the only moment it exists in clear; only its SHA-256 is stored. payload travels with the token to peek/redeem and the action (64 KiB at most); ttl NULL takes the purpose''s. bind: the value of a random cookie set in the browser that asked (required for bind_browser purposes; only its hash is stored). Role linktoken_issuer.';
 COMMENT ON FUNCTION @extschema@.issue_batch(text, text[], jsonb, interval) IS
@@ -77,9 +77,9 @@ COMMENT ON FUNCTION @extschema@.gateway_redeem(text, jsonb, text) IS
 COMMENT ON FUNCTION @extschema@.raise_throttled(text, integer) IS
 'Internal: raises SQLSTATE 53400 (configuration_limit_exceeded) for issue() when min_interval has not passed; DETAIL holds the seconds to wait.';
 COMMENT ON FUNCTION @extschema@.revoke_on_change() IS
-'Trigger function: AFTER UPDATE OF <columns> ... FOR EACH ROW EXECUTE FUNCTION linktoken.revoke_on_change(''subject_column'', ''purpose'', ...) revokes the subject''s outstanding tokens of those purposes when a watched column really changed. Role linktoken_issuer (to create such triggers).';
+'Trigger function (SECURITY INVOKER): AFTER UPDATE OF <columns> ... FOR EACH ROW EXECUTE FUNCTION linktoken.revoke_on_change(''subject_column'', ''purpose'', ...) revokes the subject''s outstanding tokens of those purposes (through revoke_subject) when a watched column really changed. Role linktoken_issuer: to create such triggers, and for every role that updates a watched table.';
 COMMENT ON FUNCTION @extschema@.seal(text, text, jsonb, interval) IS
-'Seals a stateless token (prefix lts_): purpose, subject, payload and expiry encrypted and authenticated with XChaCha20-Poly1305 under the current key; nothing is written. peek, redeem, revoke and the gateway accept it like a stored token; redeeming one of a purpose with finite max_uses records it in linktoken.spent (exactly once), unlimited purposes write nothing. Role linktoken_issuer.';
+'Seals a stateless token (prefix lts_): purpose, subject, payload and expiry encrypted and authenticated with XChaCha20-Poly1305 under the current key; nothing is written. peek, redeem, revoke and the gateway accept it like a stored token; redeeming one of a purpose with finite max_uses records it in linktoken.spent (exactly once), unlimited purposes write nothing. Refuses (22023) purposes with revoke_previous, min_interval, bind_browser or code_digits, which need the issue on record. Role linktoken_issuer.';
 COMMENT ON FUNCTION @extschema@.rotate_key() IS
 'Makes a new current key for seal() and returns its id. Older keys still open their tokens until retire_key. Owner only.';
 COMMENT ON FUNCTION @extschema@.retire_key(integer) IS
@@ -89,11 +89,11 @@ COMMENT ON TABLE @extschema@.spent IS 'Uses and revocations of sealed tokens wit
 COMMENT ON FUNCTION @extschema@.issue_with_code(text, text, jsonb, interval, text) IS
 'Like issue, for a purpose with code_digits: returns the link token and a typed code of random digits for the same token row (the email can carry both). Only a keyed hash of the code is stored (HMAC-SHA-256 under a key in linktoken.keys, which no dump contains). Role linktoken_issuer.';
 COMMENT ON FUNCTION @extschema@.redeem_code(text, text, text, jsonb) IS
-'Redeems the subject''s outstanding code token with a typed code (spaces and dashes ignored), exactly like redeem. status: ok, wrong_code (attempts_left says how many remain), locked (max_attempts wrong codes within the ttl window; re-issuing does not reset the count; the link is locked too), invalid (no code outstanding). Role linktoken_gateway.';
+'Redeems the subject''s outstanding code token with a typed code (spaces and dashes ignored), exactly like redeem. Every attempt is counted in a transaction of its own before anything is answered, so no ROLLBACK undoes it (53000 if it cannot be counted; nothing is checked then). status: ok, wrong_code, invalid (no code outstanding for the subject), locked (max_attempts attempts within the ttl window, or 100 in a row since the last successful redemption; re-issuing does not reset the count; links are never locked); attempts_left for wrong_code and invalid. Must not run under REPEATABLE READ. Role linktoken_gateway.';
 COMMENT ON FUNCTION @extschema@.gateway_code_page(text) IS
 'For the gateway''s GET /code/{purpose}: the purpose''s landing page if it has typed codes, else NULL. Role linktoken_gateway.';
-COMMENT ON FUNCTION @extschema@.code_locked(text, text) IS
-'Internal: whether a subject is locked out of typed codes (and their links) for a purpose.';
-COMMENT ON TABLE @extschema@.code_attempts IS 'Wrong typed codes per purpose and subject within the current window';
+COMMENT ON FUNCTION @extschema@.unlock_codes(text, text) IS
+'Ends a subject''s lock-out from typed codes of a purpose (deletes its attempt counter, records an ''unlocked'' event); true if there was one. For support staff after checking who asks. Owner only.';
+COMMENT ON TABLE @extschema@.code_attempts IS 'Typed-code attempts per purpose and hashed subject (SHA-256 of purpose:subject), counted outside the caller''s transaction';
 COMMENT ON FUNCTION @extschema@.events_append_only() IS
 'Trigger function keeping linktoken.events append-only.';

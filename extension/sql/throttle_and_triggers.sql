@@ -6,7 +6,7 @@
 -- number of seconds to wait. (A custom SQLSTATE would not survive: errors that pass through the
 -- extension's Rust code keep only the standard codes.)
 CREATE FUNCTION @extschema@.raise_throttled(purpose text, wait_seconds integer) RETURNS void
-LANGUAGE plpgsql SET search_path = @extschema@, pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, @extschema@, pg_temp AS $$
 BEGIN
     RAISE EXCEPTION 'a token of purpose "%" was issued for this subject recently; wait % seconds', purpose, wait_seconds
         USING ERRCODE = 'configuration_limit_exceeded',
@@ -21,8 +21,13 @@ $$;
 --   FOR EACH ROW EXECUTE FUNCTION linktoken.revoke_on_change('id', 'password_reset', 'magic_login');
 -- Arguments: the subject column, then one or more purposes. Without an UPDATE OF list, any
 -- change of the row counts.
+-- 0.4.0: SECURITY INVOKER. It reads OLD and NEW, whose column types (and their casts and output
+-- functions) belong to whoever owns the table: as a definer function that code ran as the
+-- extension owner. Now it runs as the role doing the UPDATE, and the only privileged step is
+-- linktoken.revoke_subject(text, text), a definer function that takes plain text; so the role
+-- that updates a watched table must be a member of linktoken_issuer.
 CREATE FUNCTION @extschema@.revoke_on_change() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = @extschema@, pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, @extschema@, pg_temp AS $$
 DECLARE
     watched text[];
     changed boolean;
@@ -89,23 +94,21 @@ CREATE TABLE @extschema@.spent (
 );
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.spent', '');
 
--- Wrong typed codes per subject and purpose, counted across re-issued codes until the window
--- (the purpose's ttl from the first failure) ends; at max_attempts the subject's codes and links
--- of that purpose are locked.
+-- Typed-code attempts per (purpose, subject), counted in transactions of their own (so no
+-- caller's ROLLBACK undoes them) by a short-lived background worker before redeem_code answers.
+-- Subjects are whatever someone typed into the code form, so only a hash is kept.
+-- failures: attempts within the window (the purpose's ttl from the first one); max_attempts of
+-- them lock the subject's codes until the window ends. consecutive: attempts since the last
+-- successful redemption, across windows; 100 lock the codes until a redemption (the link still
+-- works) or linktoken.unlock_codes(). A successful redemption deletes the row.
+-- (Column order as the 0.3.0 -> 0.4.0 upgrade leaves the table it changes in place.)
 CREATE TABLE @extschema@.code_attempts (
     purpose      text NOT NULL,
-    subject      text NOT NULL,
     failures     integer NOT NULL,
     window_until timestamptz NOT NULL,
-    PRIMARY KEY (purpose, subject)
+    attempt_key  bytea CONSTRAINT code_attempts_pkey PRIMARY KEY
+                 CONSTRAINT code_attempts_attempt_key_check CHECK (pg_catalog.octet_length(attempt_key) = 32), -- SHA-256 of 'purpose:subject'
+    consecutive  integer NOT NULL,
+    last_at      timestamptz NOT NULL
 );
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.code_attempts', '');
-
--- Is the subject locked out of typed codes (and their links) for this purpose?
-CREATE FUNCTION @extschema@.code_locked(purpose text, subject text) RETURNS boolean
-LANGUAGE sql STABLE SET search_path = @extschema@, pg_catalog, pg_temp AS $$
-    SELECT EXISTS (
-        SELECT 1 FROM @extschema@.code_attempts a JOIN @extschema@.purposes p ON p.name = a.purpose
-        WHERE a.purpose = $1 AND a.subject = $2
-          AND a.window_until > pg_catalog.clock_timestamp() AND a.failures >= p.max_attempts)
-$$;

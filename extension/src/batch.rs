@@ -16,7 +16,7 @@ use pgrx::PgSqlErrorCode;
 
 #[allow(clippy::type_complexity)]
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(@extschema@, pg_catalog, pg_temp)]
+#[search_path(pg_catalog, @extschema@, pg_temp)]
 pub fn issue_batch(
     purpose: Option<&str>,
     subjects: Option<Array<'_, &str>>,

@@ -1,7 +1,11 @@
 //! Typed codes: issue_with_code() gives one token row that is reachable by its link or by a
-//! short code; redeem_code() checks a typed code for (purpose, subject), counts wrong ones per
-//! subject across re-issued codes, and locks the subject's codes and links at max_attempts.
+//! short code; redeem_code() checks a typed code for (purpose, subject). Every attempt is
+//! counted in a transaction of its own before anything is revealed (attempts.rs), per subject
+//! across re-issued codes: max_attempts within a window of the purpose's ttl, or
+//! MAX_CONSECUTIVE_FAILURES in a row, lock the subject's *codes* (never its links) until a
+//! successful redemption or unlock_codes().
 
+use crate::attempts::{self, Counted};
 use crate::audit;
 use crate::errors::OrRaise;
 use crate::plans;
@@ -9,13 +13,14 @@ use crate::purpose::{self, Purpose};
 use crate::sealed_api::{self, Presented};
 use crate::tokens;
 use crate::types::RawJsonb;
-use linktoken_core::{code, input, Status};
+use linktoken_core::code::{self, MAX_CONSECUTIVE_FAILURES};
+use linktoken_core::{input, Status};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 
 #[allow(clippy::type_complexity)]
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(@extschema@, pg_catalog, pg_temp)]
+#[search_path(pg_catalog, @extschema@, pg_temp)]
 pub fn issue_with_code(
     purpose: Option<&str>,
     subject: Option<&str>,
@@ -25,38 +30,6 @@ pub fn issue_with_code(
 ) -> TableIterator<'static, (name!(token, String), name!(code, String))> {
     let (token, code) = tokens::issue_token(purpose, subject, payload, ttl, bind, true);
     TableIterator::once((token, code.expect("a code was made")))
-}
-
-/// Wrong codes counted for the subject within the current window.
-fn failures(client: &SpiClient<'_>, purpose: &Purpose, subject: &str) -> i32 {
-    plans::select(
-        client,
-        "SELECT failures FROM linktoken.code_attempts \
-             WHERE purpose = $1 AND subject = $2 AND window_until > pg_catalog.clock_timestamp()",
-        &[purpose.name.as_str().into(), subject.into()],
-    )
-    .next()
-    .and_then(|r| r.get::<i32>(1).or_raise())
-    .unwrap_or(0)
-}
-
-/// Counts one wrong code; the window (the purpose's ttl) starts at the first failure.
-fn record_failure(client: &mut SpiClient<'_>, purpose: &Purpose, subject: &str) -> i32 {
-    plans::update(
-            client,
-            "INSERT INTO linktoken.code_attempts AS a (purpose, subject, failures, window_until) \
-             VALUES ($1, $2, 1, pg_catalog.clock_timestamp() + $3) \
-             ON CONFLICT (purpose, subject) DO UPDATE SET \
-               failures = CASE WHEN a.window_until > pg_catalog.clock_timestamp() THEN a.failures + 1 ELSE 1 END, \
-               window_until = CASE WHEN a.window_until > pg_catalog.clock_timestamp() THEN a.window_until \
-                                   ELSE pg_catalog.clock_timestamp() + $3 END \
-             RETURNING failures",
-            &[purpose.name.as_str().into(), subject.into(), purpose.ttl.into()],
-        )
-        .first()
-        .get_one::<i32>()
-        .or_raise()
-        .unwrap_or(1)
 }
 
 /// The subject's outstanding code token: (id, token hash, code hash, key id).
@@ -98,44 +71,69 @@ fn check(
     typed: Option<&str>,
     form: Option<RawJsonb>,
 ) -> CodeRow {
-    // One subject's checks run one at a time, so every wrong code is counted.
-    tokens::serialize_issues(client, purpose, subject);
+    // One subject's checks run one at a time. Whether the subject is locked is decided from
+    // the counts the worker returns, never from this transaction's snapshot (which, under
+    // REPEATABLE READ or SERIALIZABLE, may predate other attempts); the first look only spares
+    // a worker when the lock is already visible.
+    tokens::lock_subject(client, purpose, subject);
     let max = purpose.max_attempts;
-    let reject =
-        |client: &mut SpiClient<'_>, status: Status, id: Option<i64>, left: Option<i32>| {
-            audit::record(
-                client,
-                "rejected",
-                Some(status),
-                Some(&purpose.name),
-                Some(subject),
-                id,
-            );
-            (status, None, None, None, left)
-        };
-    if failures(client, purpose, subject) >= max {
-        return reject(client, Status::Locked, None, Some(0));
+    let key = code::attempt_key(&purpose.name, subject);
+    if attempts::current(client, &key).is_some_and(|c| c.locked(max)) {
+        // Nothing is compared while locked, so nothing needs counting.
+        audit::record(
+            client,
+            "rejected",
+            Some(Status::Locked),
+            Some(&purpose.name),
+            None,
+            None,
+        );
+        return (Status::Locked, None, None, None, Some(0));
     }
-    let Some((id, token_hash, code_hash, kid)) = outstanding(client, purpose, subject) else {
-        return reject(client, Status::Invalid, None, None);
-    };
-    let key = u32::try_from(kid)
-        .ok()
-        .and_then(|k| sealed_api::key(client, k));
-    let matches = match (typed.and_then(code::normalize), key) {
-        (Some(typed), Some(key)) => code::verify(&key, &purpose.name, subject, &typed, &code_hash),
-        _ => false,
-    };
-    if !matches {
-        let failed = record_failure(client, purpose, subject);
-        let status = if failed >= max {
+    let found = outstanding(client, purpose, subject);
+    let matched = found.as_ref().is_some_and(|(_, _, code_hash, kid)| {
+        let key = u32::try_from(*kid)
+            .ok()
+            .and_then(|k| sealed_api::key(client, k));
+        match (typed.and_then(code::normalize), key) {
+            (Some(typed), Some(key)) => {
+                code::verify(&key, &purpose.name, subject, &typed, code_hash)
+            }
+            _ => false,
+        }
+    });
+    let token_id = found.as_ref().map(|f| f.0);
+    // Counted and committed before anything about the code is revealed (see attempts.rs).
+    let counted = attempts::record(&attempts::Attempt {
+        purpose: &purpose.name,
+        subject,
+        key,
+        ttl: purpose.ttl,
+        max_attempts: max,
+        token_id,
+        matched,
+    });
+    // Locked before this attempt (seen by the worker, whatever this snapshot showed)?
+    let locked_before = Counted {
+        failures: counted.failures - 1,
+        consecutive: counted.consecutive - 1,
+    }
+    .locked(max);
+    let Some((_, token_hash, _, _)) = found.filter(|_| matched && !locked_before) else {
+        let status = if counted.locked(max) {
             Status::Locked
-        } else {
+        } else if token_id.is_some() {
             Status::WrongCode
+        } else {
+            Status::Invalid
         };
-        return reject(client, status, Some(id), Some((max - failed).max(0)));
-    }
+        let left = (max - counted.failures)
+            .min(MAX_CONSECUTIVE_FAILURES - counted.consecutive)
+            .max(0);
+        return (status, None, None, None, Some(left));
+    };
     let hash: linktoken_core::token::TokenHash = token_hash.try_into().expect("32-byte hash");
+    // An 'ok' resets the counter in this transaction (tokens::consumed).
     let (status, subject_out, payload, result) = tokens::consume(
         client,
         purpose,
@@ -143,19 +141,12 @@ fn check(
         form,
         tokens::Bind::NotNeeded,
     );
-    if status == Status::Ok {
-        plans::update(
-            client,
-            "DELETE FROM linktoken.code_attempts WHERE purpose = $1 AND subject = $2",
-            &[purpose.name.as_str().into(), subject.into()],
-        );
-    }
     (status, subject_out, payload, result, None)
 }
 
 #[allow(clippy::type_complexity)]
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(@extschema@, pg_catalog, pg_temp)]
+#[search_path(pg_catalog, @extschema@, pg_temp)]
 pub fn redeem_code(
     purpose: Option<&str>,
     subject: Option<&str>,
@@ -179,4 +170,27 @@ pub fn redeem_code(
         check(client, &purpose, subject, code, form)
     });
     TableIterator::once((row.0.as_str().to_owned(), row.1, row.2, row.3, row.4))
+}
+
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, @extschema@, pg_temp)]
+pub fn unlock_codes(purpose: Option<&str>, subject: Option<&str>) -> bool {
+    let subject = input::required("subject", subject).or_raise();
+    input::subject("subject", subject).or_raise();
+    Spi::connect_mut(|client| {
+        let purpose = purpose::load(client, purpose);
+        purpose.require_codes();
+        let had = attempts::reset(client, &purpose.name, subject);
+        if had {
+            audit::record(
+                client,
+                "unlocked",
+                None,
+                Some(&purpose.name),
+                Some(subject),
+                None,
+            );
+        }
+        had
+    })
 }

@@ -15,7 +15,7 @@ use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(@extschema@, pg_catalog, pg_temp)]
+#[search_path(pg_catalog, @extschema@, pg_temp)]
 pub fn set_page(purpose: Option<&str>, page: Option<pgrx::JsonB>) {
     let page = input::required("page", page).or_raise();
     let page = Page::from_json(&page.0)
@@ -58,7 +58,7 @@ fn page_of(client: &pgrx::spi::SpiClient<'_>, purpose: &str) -> Option<RawJsonb>
 
 #[allow(clippy::type_complexity)]
 #[pg_extern(stable, parallel_safe, security_definer)]
-#[search_path(@extschema@, pg_catalog, pg_temp)]
+#[search_path(pg_catalog, @extschema@, pg_temp)]
 pub fn gateway_peek(
     token: Option<&str>,
     bind: default!(Option<&str>, "NULL"),
@@ -87,7 +87,7 @@ pub fn gateway_peek(
 
 #[allow(clippy::type_complexity)]
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(@extschema@, pg_catalog, pg_temp)]
+#[search_path(pg_catalog, @extschema@, pg_temp)]
 pub fn gateway_redeem(
     token: Option<&str>,
     form: default!(Option<RawJsonb>, "NULL"),
@@ -132,7 +132,7 @@ pub fn gateway_redeem(
 /// For the gateway's `GET /code/{purpose}`: the purpose's page if the purpose has typed codes,
 /// else NULL (the gateway answers 404). Reveals nothing about subjects.
 #[pg_extern(stable, parallel_safe, security_definer)]
-#[search_path(@extschema@, pg_catalog, pg_temp)]
+#[search_path(pg_catalog, @extschema@, pg_temp)]
 pub fn gateway_code_page(purpose: Option<&str>) -> Option<RawJsonb> {
     let name = purpose.filter(|p| input::purpose_name("purpose", p).is_ok())?;
     Spi::connect(|client| {

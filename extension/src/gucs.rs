@@ -78,6 +78,13 @@ pub fn register() {
     unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"linktoken".as_ptr()) };
 }
 
+/// A string setting's current value ('' when unset).
+pub fn setting(guc: &GucSetting<Option<CString>>) -> String {
+    guc.get()
+        .and_then(|c| c.into_string().ok())
+        .unwrap_or_default()
+}
+
 /// The purge worker's database name.
 pub fn database_name() -> String {
     DATABASE

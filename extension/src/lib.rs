@@ -5,10 +5,12 @@
 //!
 //! * [`purpose`] holds define_purpose and runs the actions redeem calls
 //! * [`tokens`] holds issue, peek, redeem, revoke, revoke_subject
+//! * [`definer`] checks the app's SECURITY DEFINER functions linktoken runs (their search_path)
 //! * [`batch`] holds issue_batch (many tokens in one statement)
 //! * [`plans`] keeps the prepared plans of the hot SPI statements
 //! * [`gateway_api`] holds set_page, gateway_peek and gateway_redeem (the gateway's entry points)
-//! * [`codes`] holds issue_with_code and redeem_code (typed codes, attempt counting, lock)
+//! * [`codes`] holds issue_with_code, redeem_code and unlock_codes (typed codes and their lock)
+//! * [`attempts`] counts typed-code attempts in transactions of their own (a dynamic worker)
 //! * [`sealed_api`] holds seal, rotate_key, retire_key and the sealed halves of lookup/redeem
 //! * [`purge`] holds purge()
 //! * [`audit`] writes the append-only events log
@@ -18,9 +20,11 @@
 
 use pgrx::prelude::*;
 
+mod attempts;
 mod audit;
 mod batch;
 mod codes;
+mod definer;
 mod errors;
 mod gateway_api;
 mod gucs;

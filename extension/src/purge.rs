@@ -1,5 +1,6 @@
 //! purge(): deletes tokens that ended (expired, used up, revoked) longer ago than
-//! `linktoken.retention`, walking the table in bounded batches by id.
+//! `linktoken.retention`, walking the table in bounded batches by id, then spent-list entries of
+//! expired sealed tokens and idle typed-code counters.
 
 use crate::errors::OrRaise;
 use crate::gucs;
@@ -8,7 +9,7 @@ use pgrx::prelude::*;
 const BATCH: i64 = 5000;
 
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(@extschema@, pg_catalog, pg_temp)]
+#[search_path(pg_catalog, @extschema@, pg_temp)]
 pub fn purge() -> i64 {
     let retention = gucs::RETENTION_SECONDS.get();
     Spi::connect_mut(|client| {
@@ -53,13 +54,34 @@ pub fn purge() -> i64 {
             .or_raise()
             .unwrap_or(0);
         deleted += spent;
-        if deleted > 0 {
+        // Typed-code counters whose window ended longer ago than the retention, unless they
+        // hold a lock-out that only a redemption or unlock_codes() ends.
+        let counters: i64 = client
+            .update(
+                "WITH gone AS (DELETE FROM linktoken.code_attempts \
+                   WHERE window_until < pg_catalog.now() - pg_catalog.make_interval(secs => $1) \
+                     AND last_at < pg_catalog.now() - pg_catalog.make_interval(secs => $1) \
+                     AND consecutive < $2 RETURNING 1) \
+                 SELECT pg_catalog.count(*) FROM gone",
+                None,
+                &[
+                    f64::from(retention).into(),
+                    linktoken_core::code::MAX_CONSECUTIVE_FAILURES.into(),
+                ],
+            )
+            .or_raise()
+            .first()
+            .get_one::<i64>()
+            .or_raise()
+            .unwrap_or(0);
+        if deleted > 0 || counters > 0 {
             client
                 .update(
                     "INSERT INTO linktoken.events (event, detail) \
-                     VALUES ('purged', pg_catalog.jsonb_build_object('tokens', $1, 'retention_seconds', $2))",
+                     VALUES ('purged', pg_catalog.jsonb_build_object('tokens', $1, 'retention_seconds', $2, \
+                                                                      'code_attempt_counters', $3))",
                     None,
-                    &[deleted.into(), retention.into()],
+                    &[deleted.into(), retention.into(), counters.into()],
                 )
                 .or_raise();
         }

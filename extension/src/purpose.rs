@@ -1,6 +1,7 @@
 //! Purposes: what a token is for, how long it lives, how often it may be used, and the app's
 //! action that redeem runs.
 
+use crate::definer;
 use crate::errors::{raise, raise_with_hint, unknown_purpose, OrRaise};
 use crate::plans;
 use crate::types::RegProcedure;
@@ -157,12 +158,29 @@ fn check_action(client: &SpiClient<'_>, action: RegProcedure) {
             "ALTER FUNCTION ... SET search_path = <schemas>, pg_catalog, pg_temp.",
         );
     }
+    let open = definer::unsafe_schemas(client, action.0);
+    if !open.is_empty() {
+        bad(
+            format!(
+                "action {name} pins a search_path with schemas where other roles may create objects: {}",
+                open.join(", ")
+            ),
+            OPEN_SCHEMA_HINT,
+        );
+    }
 }
+
+/// What to do about an action whose search_path names a schema others may create in.
+const OPEN_SCHEMA_HINT: &str =
+    "Another role could plant a function or operator there that the action \
+    would run with its owner's privileges. Put the action's objects in a schema only its owner may \
+    create in (CREATE SCHEMA app AUTHORIZATION app_owner) and pin that: \
+    ALTER FUNCTION ... SET search_path = app, pg_catalog, pg_temp. Every schema named must exist.";
 
 // One SQL argument per purpose option: the SQL signature is the contract.
 #[allow(clippy::too_many_arguments)]
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(@extschema@, pg_catalog, pg_temp)]
+#[search_path(pg_catalog, @extschema@, pg_temp)]
 pub fn define_purpose(
     name: Option<&str>,
     ttl: Option<Interval>,
@@ -268,6 +286,18 @@ pub fn run_action(
                 purpose.name
             ),
             "ALTER FUNCTION ... SECURITY DEFINER SET search_path = <schemas>, pg_catalog, pg_temp.",
+        );
+    }
+    let open = definer::unsafe_schemas(client, action);
+    if !open.is_empty() {
+        raise_with_hint(
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!(
+                "the action of purpose \"{}\" pins a search_path with schemas where other roles may create objects ({}); refusing to run it",
+                purpose.name,
+                open.join(", ")
+            ),
+            OPEN_SCHEMA_HINT,
         );
     }
     let call = format!(

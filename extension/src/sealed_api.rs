@@ -107,7 +107,7 @@ pub fn lookup(
     let (uses, revoked) = spent(client, hash);
     let used_up = purpose.max_uses.is_some_and(|m| uses >= m);
     let (expires_at, expired) = expiry(client, claims);
-    let status = Status::of_unusable(revoked, false, used_up, expired);
+    let status = Status::of_unusable(revoked, used_up, expired);
     let ok = status == Status::Ok;
     let expires_at = expires_at.filter(|_| ok);
     Found {
@@ -265,8 +265,33 @@ fn new_key(client: &mut SpiClient<'_>) -> (i32, Vec<u8>) {
     (kid, secret.to_vec())
 }
 
+/// A sealed token is stateless: nothing is written when it is made, so the purpose options that
+/// need the issue on record cannot be honoured. seal() refuses them (22023) instead of ignoring
+/// them silently.
+fn refuse_unsealable(purpose: &Purpose) {
+    let options = [
+        (purpose.revoke_previous, "revoke_previous"),
+        (purpose.min_interval.is_some(), "min_interval"),
+        (purpose.bind_browser, "bind_browser"),
+        (purpose.code_digits.is_some(), "code_digits"),
+    ];
+    let set: Vec<&str> = options.iter().filter(|o| o.0).map(|o| o.1).collect();
+    if !set.is_empty() {
+        raise_with_hint(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!(
+                "purpose \"{}\" cannot be sealed: sealed tokens are not stored, so {} cannot apply",
+                purpose.name,
+                set.join(", ")
+            ),
+            "Use linktoken.issue() for this purpose, or define a purpose for sealed tokens with \
+             revoke_previous => false (and without min_interval, bind_browser and code_digits).",
+        );
+    }
+}
+
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(@extschema@, pg_catalog, pg_temp)]
+#[search_path(pg_catalog, @extschema@, pg_temp)]
 pub fn seal(
     purpose: Option<&str>,
     subject: Option<&str>,
@@ -276,6 +301,7 @@ pub fn seal(
     let subject = tokens::check_issue_args(subject, payload, ttl);
     Spi::connect_mut(|client| {
         let purpose = purpose::load(client, purpose);
+        refuse_unsealable(&purpose);
         // The jsonb's own text form, so numbers keep every digit.
         let payload_text: String = plans::select(
             client,
@@ -320,13 +346,13 @@ pub fn seal(
 }
 
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(@extschema@, pg_catalog, pg_temp)]
+#[search_path(pg_catalog, @extschema@, pg_temp)]
 pub fn rotate_key() -> i32 {
     Spi::connect_mut(|client| new_key(client).0)
 }
 
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(@extschema@, pg_catalog, pg_temp)]
+#[search_path(pg_catalog, @extschema@, pg_temp)]
 pub fn retire_key(kid: Option<i32>) -> bool {
     let kid = input::required("kid", kid).or_raise();
     Spi::connect_mut(|client| {

@@ -1,5 +1,6 @@
 //! The token API: issue, peek, redeem, revoke, revoke_subject.
 
+use crate::attempts;
 use crate::audit;
 use crate::errors::OrRaise;
 use crate::gucs;
@@ -81,7 +82,6 @@ fn lookup_stored(
             "SELECT subject, payload, expires_at, max_uses - use_count, \
                     revoked_at IS NOT NULL, consumed_at IS NOT NULL, \
                     expires_at <= pg_catalog.clock_timestamp(), id, \
-                    code_hash IS NOT NULL AND linktoken.code_locked(purpose, subject), \
                     $3 AND bind_hash IS NOT NULL \
                       AND bind_hash IS DISTINCT FROM pg_catalog.sha256(pg_catalog.convert_to($4, 'UTF8')) \
              FROM linktoken.tokens WHERE token_hash = $1 AND purpose = $2",
@@ -92,13 +92,12 @@ fn lookup_stored(
     };
     let status = Status::of_unusable(
         row.get::<bool>(5).or_raise().unwrap_or(false),
-        row.get::<bool>(9).or_raise().unwrap_or(false),
         row.get::<bool>(6).or_raise().unwrap_or(false),
         row.get::<bool>(7).or_raise().unwrap_or(false),
     );
     // A usable token opened without its browser's bind value: say so, reveal nothing else.
     let status = match status {
-        Status::Ok if row.get::<bool>(10).or_raise().unwrap_or(false) => Status::Unbound,
+        Status::Ok if row.get::<bool>(9).or_raise().unwrap_or(false) => Status::Unbound,
         s => s,
     };
     let ok = status == Status::Ok;
@@ -121,7 +120,7 @@ fn lookup_stored(
 }
 
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(@extschema@, pg_catalog, pg_temp)]
+#[search_path(pg_catalog, @extschema@, pg_temp)]
 pub fn issue(
     purpose: Option<&str>,
     subject: Option<&str>,
@@ -304,6 +303,12 @@ pub fn serialize_issues(client: &mut SpiClient<'_>, purpose: &Purpose, subject: 
             "Issue tokens in READ COMMITTED (the default) or SERIALIZABLE transactions, or define the purpose with revoke_previous => false and min_interval => NULL.",
         );
     }
+    lock_subject(client, purpose, subject);
+}
+
+/// Takes the transaction-level advisory lock of (purpose, subject): issues and code checks of
+/// one subject run one at a time.
+pub fn lock_subject(client: &mut SpiClient<'_>, purpose: &Purpose, subject: &str) {
     plans::update(
         client,
         "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($1), pg_catalog.hashtext($2))",
@@ -345,7 +350,7 @@ fn revoke_previous(client: &mut SpiClient<'_>, purpose: &Purpose, subject: &str)
 // pg_extern needs the row type spelled out inline.
 #[allow(clippy::type_complexity)]
 #[pg_extern(stable, parallel_safe, security_definer)]
-#[search_path(@extschema@, pg_catalog, pg_temp)]
+#[search_path(pg_catalog, @extschema@, pg_temp)]
 pub fn peek(
     token: Option<&str>,
     purpose: Option<&str>,
@@ -377,7 +382,7 @@ pub fn peek(
 
 #[allow(clippy::type_complexity)]
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(@extschema@, pg_catalog, pg_temp)]
+#[search_path(pg_catalog, @extschema@, pg_temp)]
 pub fn redeem(
     token: Option<&str>,
     purpose: Option<&str>,
@@ -440,7 +445,7 @@ fn redeem_stored(
 }
 
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(@extschema@, pg_catalog, pg_temp)]
+#[search_path(pg_catalog, @extschema@, pg_temp)]
 pub fn revoke(token: Option<&str>) -> bool {
     Spi::connect_mut(|client| match sealed_api::present(client, token) {
         Presented::Malformed => false,
@@ -457,7 +462,7 @@ pub fn revoke(token: Option<&str>) -> bool {
 }
 
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
-#[search_path(@extschema@, pg_catalog, pg_temp)]
+#[search_path(pg_catalog, @extschema@, pg_temp)]
 pub fn revoke_subject(subject: Option<&str>, purpose: default!(Option<&str>, "NULL")) -> i64 {
     let subject = input::required("subject", subject).or_raise();
     input::subject("subject", subject).or_raise();
@@ -494,7 +499,6 @@ macro_rules! consume_update {
          WHERE token_hash = $1 AND purpose = $2 \
            AND consumed_at IS NULL AND revoked_at IS NULL \
            AND expires_at > pg_catalog.clock_timestamp() \
-           AND NOT (code_hash IS NOT NULL AND linktoken.code_locked(purpose, subject)) \
            AND (NOT $3 OR bind_hash IS NULL \
                 OR bind_hash = pg_catalog.sha256(pg_catalog.convert_to($4, 'UTF8'))) \
          RETURNING id, subject, payload"
@@ -589,6 +593,10 @@ fn consumed(
     payload: RawJsonb,
     form: Option<RawJsonb>,
 ) -> Redeemed {
+    if purpose.code_digits.is_some() {
+        // A successful redemption, by link or by code, ends the subject's run of wrong codes.
+        attempts::reset(client, &purpose.name, &subject);
+    }
     let Some(action) = purpose.action else {
         return (Status::Ok, Some(subject), Some(payload), None);
     };

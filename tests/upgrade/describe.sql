@@ -2,7 +2,10 @@
 -- installation with a fresh one (pg_dump shows only CREATE EXTENSION for extension members).
 \pset footer off
 \pset format unaligned
-SELECT 'column', table_name, ordinal_position, column_name, data_type, is_nullable, column_default
+-- Columns in their order; the position is counted without dropped columns (an upgrade that
+-- drops one leaves a gap in attnum that a fresh install does not have).
+SELECT 'column', table_name, row_number() OVER (PARTITION BY table_name ORDER BY ordinal_position),
+       column_name, data_type, is_nullable, column_default
 FROM information_schema.columns WHERE table_schema = 'linktoken' ORDER BY 2, 3;
 SELECT 'constraint', conrelid::regclass::text, conname, pg_get_constraintdef(oid)
 FROM pg_constraint WHERE connamespace = 'linktoken'::regnamespace ORDER BY 2, 3;

@@ -39,7 +39,27 @@ INSERT INTO linktoken.purposes (name, ttl, max_uses) VALUES ('upgrade_check', '1
 INSERT INTO linktoken.tokens (token_hash, purpose, subject, expires_at, max_uses)
 VALUES (sha256(convert_to(:'t', 'UTF8')), 'upgrade_check', 'u:1', now() + interval '1 day', 1);
 SQL
+    # A typed-code attempt counter in the layout of its version (0.2.0 and 0.3.0 kept the
+    # subject in clear; 0.4.0 keys it by SHA-256 of purpose:subject and counts consecutive ones).
+    counter=$(psql_q -At -d "$db" <<'SQL'
+SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = 'linktoken'
+               AND table_name = 'code_attempts' AND column_name = 'subject');
+SQL
+)
+    if [ "$counter" = t ]; then
+        psql_q -d "$db" -c "INSERT INTO linktoken.code_attempts (purpose, subject, failures, window_until)
+                            VALUES ('upgrade_check', 'u:2', 4, now() + interval '1 hour')"
+    fi
     psql_q -d "$db" -c "ALTER EXTENSION linktoken UPDATE"
+    if [ "$counter" = t ]; then
+        got=$(psql_q -At -d "$db" -c "SELECT failures || ' ' || consecutive FROM linktoken.code_attempts
+                                      WHERE attempt_key = sha256(convert_to('upgrade_check:u:2', 'UTF8'))")
+        if [ "$got" = "4 4" ]; then
+            echo "upgrade $version -> $current: a code attempt counter survives (4 attempts)"
+        else
+            echo "upgrade $version -> $current: code attempt counter after upgrade is '$got', expected '4 4'"; status=1
+        fi
+    fi
     psql_q -d "$db" -f "$ROOT/tests/upgrade/describe.sql" > "$OUT/from-$version.txt"
     if diff -u "$OUT/fresh-$current.txt" "$OUT/from-$version.txt" > "$OUT/from-$version.diff"; then
         echo "upgrade $version -> $current: schema identical to a fresh install"

@@ -1,5 +1,6 @@
--- Typed codes: one token row reachable by link or by code; wrong codes counted per subject
--- across re-issues; locked at max_attempts, the link too.
+-- Typed codes: one token row reachable by link or by code. Every attempt is counted per
+-- (purpose, subject), hashed, across re-issued codes and outside the caller's transaction;
+-- max_attempts within the window (or 100 in a row) lock the subject's codes, never its link.
 SELECT linktoken.define_purpose('cd_login', '10 minutes', code_digits => 6, max_attempts => 3);
 SELECT code_digits, max_attempts FROM linktoken.purposes WHERE name = 'cd_login';
 SELECT token, code FROM linktoken.issue_with_code('cd_login', 'anna@example.org') \gset
@@ -12,15 +13,19 @@ FROM linktoken.tokens WHERE purpose = 'cd_login' AND subject = 'anna@example.org
 SELECT lpad(((:'code'::int + 1) % 1000000)::text, 6, '0') AS wrong \gset
 SELECT status, attempts_left FROM linktoken.redeem_code('cd_login', 'anna@example.org', :'wrong');
 SELECT status, attempts_left FROM linktoken.redeem_code('cd_login', 'anna@example.org', 'not digits');
--- the code belongs to its subject
+-- the counter is kept by a hash of purpose:subject, never the subject itself
+SELECT purpose, failures, consecutive, octet_length(attempt_key) AS key_bytes
+FROM linktoken.code_attempts WHERE attempt_key = sha256(convert_to('cd_login:anna@example.org', 'UTF8'));
+-- the code belongs to its subject; a subject with no code waiting is counted too
 SELECT status, attempts_left FROM linktoken.redeem_code('cd_login', 'ben@example.org', :'code');
--- the right code (spaces are fine) redeems, like redeem(): once
+-- the right code (spaces are fine) redeems, like redeem(): once; the success ends anna's count
 SELECT status, subject, attempts_left FROM linktoken.redeem_code('cd_login', 'anna@example.org', substr(:'code', 1, 3) || ' ' || substr(:'code', 4));
+SELECT count(*) AS anna_counter_after_success FROM linktoken.code_attempts
+WHERE attempt_key = sha256(convert_to('cd_login:anna@example.org', 'UTF8'));
 SELECT status FROM linktoken.peek(:'token', 'cd_login');
 SELECT status, attempts_left FROM linktoken.redeem_code('cd_login', 'anna@example.org', :'code');
-SELECT count(*) AS attempts_rows_after_success FROM linktoken.code_attempts WHERE subject = 'anna@example.org';
 
--- max_attempts wrong codes lock the subject: the code and the link
+-- max_attempts attempts lock the subject's codes; the link in the mail still works
 SELECT token, code FROM linktoken.issue_with_code('cd_login', 'carl@example.org') \gset
 SELECT lpad(((:'code'::int + 1) % 1000000)::text, 6, '0') AS wrong \gset
 SELECT status, attempts_left FROM linktoken.redeem_code('cd_login', 'carl@example.org', :'wrong');
@@ -28,15 +33,38 @@ SELECT status, attempts_left FROM linktoken.redeem_code('cd_login', 'carl@exampl
 SELECT status, attempts_left FROM linktoken.redeem_code('cd_login', 'carl@example.org', :'wrong');
 SELECT status, attempts_left FROM linktoken.redeem_code('cd_login', 'carl@example.org', :'code');
 SELECT status FROM linktoken.peek(:'token', 'cd_login') AS link;
-SELECT status FROM linktoken.redeem(:'token', 'cd_login') AS link_redeem;
 -- a new code does not reset the count while the window lasts
 SELECT token AS token2, code AS code2 FROM linktoken.issue_with_code('cd_login', 'carl@example.org') \gset
 SELECT status, attempts_left FROM linktoken.redeem_code('cd_login', 'carl@example.org', :'code2');
-SELECT status FROM linktoken.peek(:'token2', 'cd_login') AS new_link;
--- after the window, the newest code works again
-UPDATE linktoken.code_attempts SET window_until = now() - interval '1 second' WHERE subject = 'carl@example.org';
-SELECT status, attempts_left FROM linktoken.redeem_code('cd_login', 'carl@example.org', :'code2');
-SELECT event, status FROM linktoken.events WHERE purpose = 'cd_login' AND subject = 'carl@example.org' AND event <> 'issued' ORDER BY id;
+-- redeeming the link ends the lock-out
+SELECT status FROM linktoken.redeem(:'token2', 'cd_login') AS new_link_redeem;
+SELECT count(*) AS carl_counter_after_link FROM linktoken.code_attempts
+WHERE attempt_key = sha256(convert_to('cd_login:carl@example.org', 'UTF8'));
+SELECT event, status, subject FROM linktoken.events
+WHERE purpose = 'cd_login' AND (subject = 'carl@example.org' OR subject IS NULL) AND event <> 'issued' ORDER BY id;
+
+-- after the window the count starts again
+SELECT token, code FROM linktoken.issue_with_code('cd_login', 'dora@example.org') \gset
+SELECT status FROM linktoken.redeem_code('cd_login', 'dora@example.org', '000000x');
+SELECT status FROM linktoken.redeem_code('cd_login', 'dora@example.org', '000000x');
+SELECT status FROM linktoken.redeem_code('cd_login', 'dora@example.org', '000000x');
+UPDATE linktoken.code_attempts SET window_until = now() - interval '1 second'
+WHERE attempt_key = sha256(convert_to('cd_login:dora@example.org', 'UTF8'));
+SELECT status, attempts_left FROM linktoken.redeem_code('cd_login', 'dora@example.org', '000000x');
+-- ... but 100 in a row lock the codes across windows (NIST SP 800-63B), until unlock_codes
+UPDATE linktoken.code_attempts SET consecutive = 99
+WHERE attempt_key = sha256(convert_to('cd_login:dora@example.org', 'UTF8'));
+SELECT status, attempts_left FROM linktoken.redeem_code('cd_login', 'dora@example.org', '000000x');
+UPDATE linktoken.code_attempts SET window_until = now() - interval '1 second'
+WHERE attempt_key = sha256(convert_to('cd_login:dora@example.org', 'UTF8'));
+SELECT status, attempts_left FROM linktoken.redeem_code('cd_login', 'dora@example.org', :'code');
+SELECT linktoken.unlock_codes('cd_login', 'dora@example.org') AS unlocked,
+       linktoken.unlock_codes('cd_login', 'dora@example.org') AS unlocked_again;
+SELECT status, subject FROM linktoken.redeem_code('cd_login', 'dora@example.org', :'code');
+SELECT event, status, subject FROM linktoken.events
+WHERE purpose = 'cd_login' AND subject = 'dora@example.org' AND event IN ('unlocked', 'redeemed') ORDER BY id;
+SELECT try($$SELECT linktoken.unlock_codes('cd_login', NULL)$$);
+SELECT try($$SELECT linktoken.unlock_codes('nope', 'x')$$);
 
 -- the gateway can redeem by code; only purposes with codes have them
 SELECT try($$SELECT linktoken.define_purpose('cd_x', '1 hour', code_digits => 5)$$);

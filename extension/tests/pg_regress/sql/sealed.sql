@@ -1,5 +1,5 @@
 -- Sealed (stateless) tokens: nothing written at seal, accepted wherever a token is.
-SELECT linktoken.define_purpose('sl_login', '15 minutes');
+SELECT linktoken.define_purpose('sl_login', '15 minutes', revoke_previous => false);
 SELECT linktoken.define_purpose('sl_unsub', '3 years', max_uses => NULL, revoke_previous => false);
 SELECT count(*) AS tokens_before FROM linktoken.tokens \gset
 SELECT count(*) AS events_before FROM linktoken.events \gset
@@ -68,6 +68,15 @@ SELECT status, purpose FROM linktoken.gateway_redeem(:'g1', '{"confirm": "yes"}'
 SELECT try($$SELECT linktoken.seal('sl_login', '')$$);
 SELECT try($$SELECT linktoken.seal('nope', 'x')$$);
 SELECT try($$SELECT linktoken.seal('sl_login', 'x', jsonb_build_object('blob', repeat('x', 9000)))$$);
+
+-- purposes whose options need the issue on record cannot be sealed (0.4.0): 22023, each named
+SELECT linktoken.define_purpose('sl_reissue', '1 hour');
+SELECT linktoken.define_purpose('sl_throttled', '1 hour', revoke_previous => false, min_interval => '1 minute');
+SELECT linktoken.define_purpose('sl_bound', '1 hour', revoke_previous => false, bind_browser => true);
+SELECT linktoken.define_purpose('sl_coded', '1 hour', revoke_previous => false, code_digits => 6);
+SELECT linktoken.define_purpose('sl_all', '1 hour', min_interval => '1 minute', bind_browser => true, code_digits => 6);
+SELECT try(format('SELECT linktoken.seal(%L, %L)', p, 'x')) AS refused
+FROM unnest(ARRAY['sl_reissue', 'sl_throttled', 'sl_bound', 'sl_coded', 'sl_all']) AS p;
 
 -- purge drops spent-list entries once the sealed token has expired
 UPDATE linktoken.spent SET expires_at = now() - interval '1 minute' WHERE token_hash = sha256(convert_to(:'s1', 'UTF8'));

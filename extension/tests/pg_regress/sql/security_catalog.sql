@@ -87,7 +87,7 @@ SELECT q AS gateway_tries, try(q) AS outcome FROM (VALUES
     ($$SELECT * FROM linktoken.spent$$),
     ($$SELECT * FROM linktoken.code_attempts$$),
     ($$DELETE FROM linktoken.code_attempts$$),
-    ($$SELECT linktoken.code_locked('sec_login', 'u:1')$$),
+    ($$SELECT linktoken.unlock_codes('sec_login', 'u:1')$$),
     ($$SELECT nextval('linktoken.tokens_id_seq')$$),
     ($$SET linktoken.token_bytes = 16$$),
     ($$SET linktoken.retention = 0$$),
@@ -122,6 +122,7 @@ SELECT split_part(q, '(', 1) AS issuer_tries, try(q) AS outcome FROM (VALUES
 -- Nothing was consumed by the attempts.
 SELECT status FROM linktoken.peek(:'tok', 'sec_login');
 RESET ROLE;
-SELECT count(*) AS code_failures_recorded FROM linktoken.code_attempts WHERE subject = 'u:1';
+SELECT count(*) AS code_failures_recorded FROM linktoken.code_attempts
+WHERE attempt_key = sha256(convert_to('sec_login:u:1', 'UTF8'));
 
 DROP ROLE regress_sec_web, regress_sec_gw;

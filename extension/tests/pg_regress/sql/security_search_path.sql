@@ -34,7 +34,7 @@ CREATE TRIGGER users_revoke_links AFTER UPDATE OF password ON sp_app.users
     FOR EACH ROW EXECUTE FUNCTION linktoken.revoke_on_change('id', 'sp_reset');
 SELECT linktoken.define_purpose('sp_reset', '1 hour', action => 'sp_app.reset(text,jsonb,jsonb)');
 SELECT linktoken.define_purpose('sp_code', '10 minutes', code_digits => 6);
-SELECT linktoken.define_purpose('sp_unsub', '30 days', max_uses => 1);
+SELECT linktoken.define_purpose('sp_unsub', '30 days', max_uses => 1, revoke_previous => false);
 SELECT linktoken.set_page('sp_reset', '{"title": "New password", "fields": [{"name": "password", "type": "password", "label": "New password", "required": true}]}');
 
 -- The attacker's side-effect table, written by trap() with the privileges of whoever ends up
