@@ -41,7 +41,7 @@ link() { # link PURPOSE SUBJECT [PAYLOAD]
 }
 ASSIGNMENT=$(psql_q -At -d linktoken_demo -c "SELECT id FROM app.assignments LIMIT 1")
 # The demo plays the app that would set the bind cookie in the asking browser: a random value.
-BIND=$(psql_q -At -d linktoken_demo -c "SELECT encode(gen_random_bytes(24), 'hex')")
+BIND=$(psql_q -At -d linktoken_demo -c "SELECT encode(crypto.gen_random_bytes(24), 'hex')")
 IFS='|' read -r MAGIC_TOKEN MAGIC_CODE < <(psql_q -At -d linktoken_demo \
     -c "SELECT token, code FROM linktoken.issue_with_code('magic_login', '42', bind => '$BIND')")
 MAGIC_LINK="$BASE/t/$MAGIC_TOKEN"

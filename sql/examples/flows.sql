@@ -1,9 +1,18 @@
 -- The five flows people build with email links, as an example application schema `app`.
 -- Run as a superuser in a database with the linktoken extension (scripts/demo.sh does).
 -- Every action is SECURITY DEFINER, owned by the NOLOGIN role demo_app, so it runs with that
--- role's privileges (never the extension owner's), with a pinned search_path.
+-- role's privileges (never the extension owner's), with a pinned search_path that names only
+-- schemas nobody else may create objects in (linktoken refuses anything else): `app`, owned by
+-- demo_app, and pg_catalog. pgcrypto lives in its own schema `crypto`, owned by the superuser
+-- and called by qualified names.
 \set ON_ERROR_STOP on
-CREATE EXTENSION IF NOT EXISTS pgcrypto;
+CREATE SCHEMA IF NOT EXISTS crypto;
+CREATE EXTENSION IF NOT EXISTS pgcrypto SCHEMA crypto;
+SELECT n.nspname <> 'crypto' AS move_pgcrypto FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+WHERE e.extname = 'pgcrypto' \gset
+\if :move_pgcrypto
+    ALTER EXTENSION pgcrypto SET SCHEMA crypto;
+\endif
 
 SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'demo_app') AS create_role \gset
 \if :create_role
@@ -11,7 +20,10 @@ SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'demo_app') AS create_
 \endif
 DROP SCHEMA IF EXISTS app CASCADE;
 CREATE SCHEMA app AUTHORIZATION demo_app;
-GRANT USAGE ON SCHEMA public TO demo_app;
+GRANT USAGE ON SCHEMA crypto TO demo_app;
+-- The reset action changes password_hash, which fires revoke_on_change (SECURITY INVOKER): the
+-- role doing that UPDATE must be allowed to revoke, that is a member of linktoken_issuer.
+GRANT linktoken_issuer TO demo_app;
 SET ROLE demo_app;
 
 CREATE TABLE app.users (
@@ -43,7 +55,7 @@ CREATE TABLE app.phq9_responses (
 );
 INSERT INTO app.users (id, email) VALUES (42, 'anna@example.org'), (43, 'ben@example.org');
 INSERT INTO app.assignments (id, patient_id, clinician)
-VALUES (encode(gen_random_bytes(16), 'hex'), 42, 'Dr. Rivera');
+VALUES (encode(crypto.gen_random_bytes(16), 'hex'), 42, 'Dr. Rivera');
 
 -- 1. Email address verification.
 CREATE FUNCTION app.verify_email(subject text, payload jsonb, form jsonb) RETURNS jsonb
@@ -61,7 +73,7 @@ $$;
 --    the user's sessions end, and (through the trigger below) every outstanding reset and
 --    sign-in link of the user.
 CREATE FUNCTION app.reset_password(subject text, payload jsonb, form jsonb) RETURNS jsonb
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, public, pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
 DECLARE
     pw text := coalesce(form->>'password', '');
 BEGIN
@@ -71,7 +83,7 @@ BEGIN
     IF pw IS DISTINCT FROM form->>'password2' THEN
         RAISE EXCEPTION 'The two passwords do not match.' USING ERRCODE = '22023';
     END IF;
-    UPDATE app.users SET password_hash = public.crypt(pw, public.gen_salt('bf', 10)) WHERE id = subject::int;
+    UPDATE app.users SET password_hash = crypto.crypt(pw, crypto.gen_salt('bf', 10)) WHERE id = subject::int;
     DELETE FROM app.sessions WHERE user_id = subject::int;
     RETURN NULL;
 END
@@ -79,9 +91,9 @@ $$;
 
 -- 3. Magic sign-in: a new session, handed to the gateway as a cookie.
 CREATE FUNCTION app.sign_in(subject text, payload jsonb, form jsonb) RETURNS jsonb
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, public, pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
 DECLARE
-    sid text := encode(public.gen_random_bytes(32), 'hex');
+    sid text := encode(crypto.gen_random_bytes(32), 'hex');
 BEGIN
     INSERT INTO app.sessions (id, user_id, expires_at) VALUES (sid, subject::int, now() + interval '8 hours');
     RETURN jsonb_build_object('session', jsonb_build_object('name', 'demo_session', 'value', sid, 'max_age', 8 * 3600));
