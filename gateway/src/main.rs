@@ -27,12 +27,17 @@ use tokio::net::{TcpListener, TcpStream};
 const MAX_HEADERS: usize = 64;
 const MAX_HEAD_BYTES: usize = 16 * 1024;
 
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("install the SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+/// Resolves on SIGTERM or SIGINT. The handlers are installed here, when called, not when the
+/// future is first polled: a signal that arrives before that would kill the process at once.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("install the SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("install the SIGINT handler");
+    async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
     }
 }
 
@@ -115,6 +120,7 @@ fn serve(
 #[tokio::main]
 async fn main() {
     let cfg = config::Config::parse();
+    let shutdown = shutdown_signal();
     let listen = cfg.listen;
     let metrics_listen = cfg.metrics_listen;
     let header_timeout = cfg.header_timeout();
@@ -151,7 +157,6 @@ async fn main() {
         .half_close(true)
         .keep_alive(true);
     let graceful = GracefulShutdown::new();
-    let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 pub struct Gateway {
     pub addr: SocketAddr,
+    /// Where /metrics is served when started with `--metrics-listen`.
+    pub metrics_addr: Option<SocketAddr>,
     child: Child,
     log: Arc<Mutex<Vec<String>>>,
 }
@@ -33,10 +35,18 @@ impl Gateway {
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let sink = log.clone();
+        // Printed before the main address, so it is known once that one is.
+        let metrics = Arc::new(Mutex::new(None));
+        let metrics_sink = metrics.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(addr) = line.strip_prefix("linktoken-gateway listening on http://") {
                     let _ = tx.send(addr.to_owned());
+                }
+                if let Some(addr) =
+                    line.strip_prefix("linktoken-gateway serving /metrics on http://")
+                {
+                    *metrics_sink.lock().unwrap() = addr.parse().ok();
                 }
                 sink.lock().unwrap().push(line);
             }
@@ -46,7 +56,13 @@ impl Gateway {
             .unwrap_or_else(|_| panic!("the gateway did not start: {:?}", log.lock().unwrap()))
             .parse()
             .unwrap();
-        Gateway { addr, child, log }
+        let metrics_addr = *metrics.lock().unwrap();
+        Gateway {
+            addr,
+            metrics_addr,
+            child,
+            log,
+        }
     }
 
     /// Everything the gateway has logged so far.

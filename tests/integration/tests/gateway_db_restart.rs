@@ -45,6 +45,14 @@ async fn database_down_gives_503_and_service_recovers() {
         http::post_form(gw.addr, &link, &[("confirm", "yes")]).status,
         200
     );
+    // /healthz answers from its probe (its own connection), which reconnects by itself too.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut health = 0;
+    while Instant::now() < deadline && health != 200 {
+        health = http::get(gw.addr, "/healthz").status;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(health, 200, "/healthz is 200 again");
     let c = connect().await;
     assert_eq!(peek_status(&c, &token, &p).await, "used");
 }
