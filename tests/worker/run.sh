@@ -4,6 +4,7 @@
 #  - the worker purges expired tokens every linktoken.purge_interval in linktoken.database;
 #  - it survives a configuration reload (same pid, new interval in effect);
 #  - pg_cron runs SELECT linktoken.purge() on a schedule (the documented recipe);
+#  - typed codes are refused (53000), never checked uncounted, when no worker slot is free;
 #  - the server stops cleanly (the worker honours SIGTERM).
 # Bounded waits only; the cluster is stopped by pg_ctl on every exit.
 set -euo pipefail
@@ -75,6 +76,27 @@ seed linktoken_cron c
 check "pg_cron runs linktoken.purge() on schedule" wait_for 100 "$(gone c)" linktoken_cron
 check "pg_cron recorded a successful run" wait_for 10 \
     "SELECT count(*) > 0 FROM cron.job_run_details WHERE command = 'SELECT linktoken.purge()' AND status = 'succeeded'" linktoken_cron
+
+# Typed codes are counted by a short-lived background worker before redeem_code answers
+# (extension/src/attempts.rs). With no free worker slot it must refuse (53000) and check nothing.
+psql_q -d linktoken_worker -o /dev/null -c "SELECT linktoken.define_purpose('w_code', '10 minutes', code_digits => 6)"
+read -r code_tok code < <(psql_q -At -F ' ' -d linktoken_worker -c "SELECT token, code FROM linktoken.issue_with_code('w_code', 'w:1')")
+wrong=$(printf '%06d' $(( (10#$code + 1) % 1000000 )))
+redeem_code() { psql_q -At -d linktoken_worker -c "SELECT status FROM linktoken.redeem_code('w_code', 'w:1', '$1')" 2>&1 || true; }
+# Positive control: with free slots the worker runs and counts the attempt.
+check "with a free worker slot a wrong code is counted" test "$(redeem_code "$wrong")" = wrong_code
+# Every slot taken by the always-running workers (purge, pg_cron, logical replication launcher).
+busy=$(psql_q -At -d postgres -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('linktoken purge', 'pg_cron launcher', 'logical replication launcher')")
+psql_q -d postgres -c "ALTER SYSTEM SET max_worker_processes = $busy" -o /dev/null
+scripts/pg-cluster.sh restart "$DIR" >/dev/null
+started=$SECONDS
+refused=$(redeem_code "$code")
+check "with no free slot redeem_code refuses with 53000 ($((SECONDS - started)) s)" grep -q "could not count this typed code" <<<"$refused"
+peeked=$(psql_q -At -d linktoken_worker -v t="$code_tok" <<<"SELECT status FROM linktoken.peek(:'t', 'w_code');" 2>&1 || true)
+check "... and checked nothing: the code's token is still usable ($peeked)" test "$peeked" = ok
+psql_q -d postgres -c "ALTER SYSTEM RESET max_worker_processes" -o /dev/null
+scripts/pg-cluster.sh restart "$DIR" >/dev/null
+check "with slots again the right code redeems" test "$(redeem_code "$code")" = ok
 
 start=$SECONDS
 scripts/pg-cluster.sh stop "$DIR" >/dev/null
