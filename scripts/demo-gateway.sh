@@ -19,7 +19,10 @@ stop)
 start)
     listen=${3:?listen address}
     url=${4:?database url}
+    # The public URL is where the browser is, so that the gateway's cross-site check accepts
+    # the forms it serves (POSTs must come from --public-url's origin).
     nohup "$ROOT/target/debug/linktoken-gateway" --listen "$listen" --database-url "$url" \
+        --public-url "${LINKTOKEN_PUBLIC_URL:-http://$listen}" \
         >"$dir/gateway.log" 2>&1 &
     echo $! >"$pidfile"
     for _ in $(seq 100); do

@@ -102,7 +102,8 @@ fn host_ok(host: &str) -> bool {
 pub enum CrossSite {
     /// `Origin` names another origin, or cannot be read (several, not text, not an origin).
     ForeignOrigin,
-    /// `Origin: null`: a sandboxed frame, a `data:` page, a cross-origin redirect chain.
+    /// `Origin: null` (a sandboxed frame, a `data:` page, a page with `no-referrer`, a
+    /// cross-origin redirect chain) without `Sec-Fetch-Site: same-origin`.
     NullOrigin,
     /// No `Origin`, and `Sec-Fetch-Site` says `same-site` or `cross-site` (or cannot be read).
     FetchSite,
@@ -128,30 +129,38 @@ fn single<'h>(headers: &'h HeaderMap, name: header::HeaderName) -> Result<Option
     first.map(|v| v.to_str().map_err(drop)).transpose()
 }
 
+/// `Sec-Fetch-Site`: Ok(None) when absent, Err when it cannot be read.
+fn fetch_site(headers: &HeaderMap) -> Result<Option<String>, ()> {
+    let value = single(headers, header::HeaderName::from_static("sec-fetch-site"))?;
+    Ok(value.map(|v| v.trim().to_ascii_lowercase()))
+}
+
 /// Did a browser send this request from a page of `own`? Ok when `Origin` is `own`; when there
 /// is no `Origin`, when `Sec-Fetch-Site` is `same-origin` or `none` (typed into the address
 /// bar, a bookmark); when there is neither header, because no browser sent it.
+///
+/// `Origin: null` passes only with `Sec-Fetch-Site: same-origin`. The gateway's own pages send
+/// `Referrer-Policy: no-referrer`, and under that policy browsers write `Origin: null` on
+/// every POST, same-origin ones included (Fetch standard, "serializing a request origin").
+/// `Sec-Fetch-Site` is set by the browser alone (page script cannot set it) and is `cross-site`
+/// for a null origin anywhere else: another site's `no-referrer` page, a sandboxed frame, a
+/// redirect through another site.
 pub fn same_origin(own: &Origin, headers: &HeaderMap) -> Result<(), CrossSite> {
+    let site = fetch_site(headers);
     match single(headers, header::ORIGIN) {
-        Err(()) => return Err(CrossSite::ForeignOrigin),
-        Ok(Some(v)) if v.trim() == "null" => return Err(CrossSite::NullOrigin),
-        Ok(Some(v)) => {
-            return match Origin::of_header(v.trim()) {
-                Some(o) if o == *own => Ok(()),
-                _ => Err(CrossSite::ForeignOrigin),
-            }
-        }
-        Ok(None) => {}
-    }
-    match single(headers, header::HeaderName::from_static("sec-fetch-site")) {
-        Ok(None) => Ok(()),
-        Ok(Some(v))
-            if v.trim().eq_ignore_ascii_case("same-origin")
-                || v.trim().eq_ignore_ascii_case("none") =>
-        {
-            Ok(())
-        }
-        _ => Err(CrossSite::FetchSite),
+        Err(()) => Err(CrossSite::ForeignOrigin),
+        Ok(Some(v)) if v.trim() == "null" => match site.as_ref().map(|s| s.as_deref()) {
+            Ok(Some("same-origin")) => Ok(()),
+            _ => Err(CrossSite::NullOrigin),
+        },
+        Ok(Some(v)) => match Origin::of_header(v.trim()) {
+            Some(o) if o == *own => Ok(()),
+            _ => Err(CrossSite::ForeignOrigin),
+        },
+        Ok(None) => match site.as_ref().map(|s| s.as_deref()) {
+            Ok(None | Some("same-origin" | "none")) => Ok(()),
+            _ => Err(CrossSite::FetchSite),
+        },
     }
 }
 
@@ -347,7 +356,26 @@ mod tests {
             foreign,
             "two Origin headers"
         );
-        assert_eq!(check(&[("origin", "null")]), Err(CrossSite::NullOrigin));
+        // Origin: null is what browsers send from the gateway's own no-referrer pages, with
+        // Sec-Fetch-Site: same-origin; from anywhere else it comes with cross-site, or alone.
+        let null = Err(CrossSite::NullOrigin);
+        assert_eq!(check(&[("origin", "null")]), null);
+        assert_eq!(
+            check(&[("origin", "null"), ("sec-fetch-site", "cross-site")]),
+            null
+        );
+        assert_eq!(
+            check(&[("origin", "null"), ("sec-fetch-site", "same-site")]),
+            null
+        );
+        assert_eq!(
+            check(&[("origin", "null"), ("sec-fetch-site", "none")]),
+            null
+        );
+        assert_eq!(
+            check(&[("origin", "null"), ("sec-fetch-site", "same-origin")]),
+            Ok(())
+        );
         // No Origin: Sec-Fetch-Site decides.
         assert_eq!(check(&[("sec-fetch-site", "same-origin")]), Ok(()));
         assert_eq!(check(&[("sec-fetch-site", "none")]), Ok(()));

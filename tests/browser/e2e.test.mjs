@@ -153,3 +153,50 @@ test('magic sign-in: the asking browser uses the link, a second browser profile 
   assert.match(await mine.locator('h1').textContent(), /signed in/);
   assert.ok((await original.cookies()).some((c) => c.name === 'demo_session'));
 });
+
+test('login CSRF: a page on another site cannot sign this browser in with the attacker\'s code', async () => {
+  // Eve (user 44) asks for a sign-in code for her own account and builds a page that posts it
+  // to the code form as soon as it loads. Whoever opens it would be signed in as Eve.
+  sql(`INSERT INTO app.users (id, email) VALUES (44, 'eve@example.org') ON CONFLICT (id) DO NOTHING`);
+  const eveBind = sql(`SELECT md5(random()::text) || md5(random()::text)`);
+  const [token, code] = sql(`SELECT token || '|' || code FROM linktoken.issue_with_code('magic_login', '44', bind => :'b')`, { b: eveBind }).split('|');
+  const eveStatus = () => sql(`SELECT status FROM linktoken.peek(:'t', 'magic_login', :'b')`, { t: token, b: eveBind });
+  const attack = `<!doctype html><form method="post" action="${BASE}/code/magic_login">
+    <input name="subject" value="44"><input name="code" value="${code}"></form>
+    <script>document.forms[0].submit()</script>`;
+  // Opens `url` (served by the test as the attack page, with `headers`) and returns the
+  // answer to the form post it makes.
+  const visit = async (victim, url, headers = {}) => {
+    await victim.route(url, (r) => r.fulfill({ contentType: 'text/html', headers, body: attack }));
+    const posted = victim.waitForResponse((r) => r.request().method() === 'POST');
+    await victim.goto(url);
+    const answer = await posted;
+    await victim.waitForLoadState();
+    return answer;
+  };
+  const signedIn = async (victim) => (await victim.context().cookies()).some((c) => c.name === 'demo_session');
+
+  // From another site (Chromium sends Origin: http://attacker.test), and from another site's
+  // no-referrer page (Origin: null, Sec-Fetch-Site: cross-site): refused, nothing happened.
+  for (const [url, headers] of [['http://attacker.test/prize', {}],
+    ['http://attacker2.test/prize', { 'Referrer-Policy': 'no-referrer' }]]) {
+    const victim = await page();
+    const answer = await visit(victim, url, headers);
+    assert.equal(answer.status(), 403, url);
+    assert.match(await victim.locator('h1').textContent(), /Request refused/);
+    assert.ok(!(await signedIn(victim)), `${url}: no session cookie`);
+    assert.equal(eveStatus(), 'ok', `${url}: the code was not used`);
+  }
+  const victim = await page();
+  await visit(victim, 'http://attacker.test/prize');
+  await victim.screenshot({ path: `${SHOTS}/csrf-refused.png`, fullPage: true });
+
+  // Positive control: the very same page served from the gateway's own origin signs in, so the
+  // attack works in this browser and only its origin stopped it.
+  const control = await page();
+  const answer = await visit(control, `${BASE}/csrf-control`);
+  assert.equal(answer.status(), 200);
+  assert.match(await control.locator('h1').textContent(), /signed in/);
+  assert.ok(await signedIn(control));
+  assert.equal(eveStatus(), 'used');
+});
