@@ -117,10 +117,12 @@ CEILING_PORT="$(free_port)"
 CEILING_PID=$!
 PIDS+=("$CEILING_PID")
 GATEWAY_PORT="$(free_port)"
-# Benchmark settings: the pool as large as the load's concurrency, and the per-address limit
-# on failed lookups out of the way (all load comes from 127.0.0.1; no lookup should fail).
+# Benchmark settings: the pool as large as the load's concurrency, and the per-address limits
+# out of the way (all load comes from 127.0.0.1: no lookup should fail, and the per-client
+# in-flight cap would refuse all but half the connections).
 GATEWAY_FLAGS=(--listen "127.0.0.1:$GATEWAY_PORT" --public-url "http://127.0.0.1:$GATEWAY_PORT"
-               --pool-size "$CLIENTS" --failed-lookups-per-minute 1000000)
+               --pool-size "$CLIENTS" --failed-lookups-per-minute 1000000
+               --max-in-flight-per-client 0)
 LINKTOKEN_DATABASE_URL="host=$PGHOST port=$PGPORT user=$ROLE dbname=$DB" \
     "$GATEWAY_BIN" "${GATEWAY_FLAGS[@]}" 2>"$TMP/gateway.log" &
 GATEWAY_PID=$!
