@@ -85,11 +85,14 @@ impl Health {
                 Err(_) => return self.record(db, None, "connecting timed out"),
             },
         };
-        match tokio::time::timeout(QUERY_TIMEOUT, conn.simple_query("SELECT 1")).await {
-            Ok(Ok(_)) => self.record(db, Some(conn), ""),
-            Ok(Err(e)) => self.record(db, None, &e.to_string()),
-            Err(_) => self.record(db, None, "SELECT 1 timed out"),
-        }
+        let why = match tokio::time::timeout(QUERY_TIMEOUT, conn.simple_query("SELECT 1")).await {
+            Ok(Ok(_)) => return self.record(db, Some(conn), ""),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "SELECT 1 timed out".to_owned(),
+        };
+        // Ours dropped first, so that record() holds the last reference and can release it.
+        drop(conn);
+        self.record(db, None, &why);
     }
 
     /// Stores a probe's result; a failed probe drops its connection (the next one reconnects).
