@@ -7,7 +7,7 @@
 
 use crate::attempts::{self, Counted};
 use crate::audit;
-use crate::errors::OrRaise;
+use crate::errors::{self, OrRaise};
 use crate::plans;
 use crate::purpose::{self, Purpose};
 use crate::sealed_api::{self, Presented};
@@ -164,10 +164,12 @@ pub fn redeem_code(
 > {
     let subject = input::required("subject", subject).or_raise();
     input::subject("subject", subject).or_raise();
-    let row = Spi::connect_mut(|client| {
-        let purpose = purpose::load(client, purpose);
-        purpose.require_codes();
-        check(client, &purpose, subject, code, form)
+    let row = errors::passing_app_errors(|| {
+        Spi::connect_mut(|client| {
+            let purpose = purpose::load(client, purpose);
+            purpose.require_codes();
+            check(client, &purpose, subject, code, form)
+        })
     });
     TableIterator::once((row.0.as_str().to_owned(), row.1, row.2, row.3, row.4))
 }

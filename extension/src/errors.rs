@@ -54,6 +54,42 @@ impl<T> OrRaise<T> for SpiResult<T> {
     }
 }
 
+/// An error raised by the application's own function (an action), copied whole by
+/// [`crate::definer::call`] and carried up the Rust stack as a panic payload.
+pub struct AppError(pub *mut pgrx::pg_sys::ErrorData);
+
+// SAFETY: a panic payload must be Send; this one never leaves the backend's one thread (it is
+// caught by passing_app_errors on the same stack).
+unsafe impl Send for AppError {}
+
+mod unguarded {
+    use pgrx::pg_sys;
+    unsafe extern "C-unwind" {
+        pub fn ReThrowError(edata: *mut pg_sys::ErrorData) -> !;
+    }
+}
+
+/// Runs an SQL entry point's body so that an error raised by the app's function reaches the
+/// caller exactly as PostgreSQL raised it: caught here, after the body's Rust stack (SPI
+/// connections included) has unwound, and re-thrown with PostgreSQL's own ReThrowError (as
+/// pgrx itself raises its errors, from the entry point's frame). Every other error or panic
+/// goes on as before.
+pub fn passing_app_errors<T>(body: impl FnOnce() -> T) -> T {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        Ok(value) => value,
+        Err(payload) => match payload.downcast::<AppError>() {
+            Ok(app) => {
+                let edata = app.0;
+                drop(app);
+                // SAFETY: `edata` is a complete ErrorData copied by CopyErrorData into the
+                // transaction's memory; nothing of the body is left on the stack.
+                unsafe { unguarded::ReThrowError(edata) }
+            }
+            Err(other) => std::panic::resume_unwind(other),
+        },
+    }
+}
+
 /// The named purpose does not exist.
 pub fn unknown_purpose(arg: &str, name: &str) -> ! {
     raise_with_hint(

@@ -3,7 +3,7 @@
 //! They share the lookup and the consuming UPDATE with peek and redeem.
 
 use crate::audit;
-use crate::errors::{raise, OrRaise};
+use crate::errors::{self, raise, OrRaise};
 use crate::plans;
 use crate::purpose;
 use crate::sealed_api::{self, Presented};
@@ -101,30 +101,34 @@ pub fn gateway_redeem(
         name!(page, Option<RawJsonb>),
     ),
 > {
-    let row = Spi::connect_mut(|client| {
-        let presented = sealed_api::present(client, token);
-        let Some(purpose) =
-            purpose_of(client, &presented).and_then(|n| purpose::try_load(client, &n))
-        else {
-            audit::record(client, "rejected", Some(Status::Invalid), None, None, None);
-            return (Status::Invalid, None, None, None);
-        };
-        let page = page_of(client, &purpose.name);
-        // Check the submitted form against the page before consuming anything, but only for a
-        // usable token: for a used or expired one the status is what the person needs to know.
-        if tokens::lookup(client, &presented, &purpose, Bind::Presented(bind)).status == Status::Ok
-        {
-            let definition = page.map(|p| p.to_value()).unwrap_or_default();
-            let page_def = Page::from_json(&definition).unwrap_or_default();
-            let form_value = form.map(|f| f.to_value()).unwrap_or_default();
-            let empty = serde_json::Map::new();
-            if let Err(refused) = page_def.check_form(form_value.as_object().unwrap_or(&empty)) {
-                raise(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, refused.0);
+    let row = errors::passing_app_errors(|| {
+        Spi::connect_mut(|client| {
+            let presented = sealed_api::present(client, token);
+            let Some(purpose) =
+                purpose_of(client, &presented).and_then(|n| purpose::try_load(client, &n))
+            else {
+                audit::record(client, "rejected", Some(Status::Invalid), None, None, None);
+                return (Status::Invalid, None, None, None);
+            };
+            let page = page_of(client, &purpose.name);
+            // Check the submitted form against the page before consuming anything, but only for a
+            // usable token: for a used or expired one the status is what the person needs to know.
+            if tokens::lookup(client, &presented, &purpose, Bind::Presented(bind)).status
+                == Status::Ok
+            {
+                let definition = page.map(|p| p.to_value()).unwrap_or_default();
+                let page_def = Page::from_json(&definition).unwrap_or_default();
+                let form_value = form.map(|f| f.to_value()).unwrap_or_default();
+                let empty = serde_json::Map::new();
+                if let Err(refused) = page_def.check_form(form_value.as_object().unwrap_or(&empty))
+                {
+                    raise(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, refused.0);
+                }
             }
-        }
-        let (status, _subject, _payload, result) =
-            tokens::consume(client, &purpose, presented, form, Bind::Presented(bind));
-        (status, Some(purpose.name), result, page)
+            let (status, _subject, _payload, result) =
+                tokens::consume(client, &purpose, presented, form, Bind::Presented(bind));
+            (status, Some(purpose.name), result, page)
+        })
     });
     TableIterator::once((row.0.as_str().to_owned(), row.1, row.2, row.3))
 }

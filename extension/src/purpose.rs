@@ -247,7 +247,8 @@ pub fn define_purpose(
 }
 
 /// Runs a purpose's action with (subject, payload, form) and returns its result. The action's
-/// errors propagate unchanged (and abort the redeem, so the token stays unconsumed).
+/// errors reach the caller exactly as raised (definer::call and errors::passing_app_errors) and
+/// abort the redeem, so the token stays unconsumed.
 pub fn run_action(
     client: &mut SpiClient<'_>,
     purpose: &Purpose,
@@ -258,11 +259,9 @@ pub fn run_action(
 ) -> Option<crate::types::RawJsonb> {
     let rows = plans::select(
         client,
-        "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname), \
-                    p.prosecdef AND COALESCE((SELECT pg_catalog.bool_or(c LIKE 'search_path=%') \
-                                              FROM pg_catalog.unnest(p.proconfig) AS c), false) \
-             FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
-             WHERE p.oid = $1",
+        "SELECT p.prosecdef AND COALESCE((SELECT pg_catalog.bool_or(c LIKE 'search_path=%') \
+                                           FROM pg_catalog.unnest(p.proconfig) AS c), false) \
+             FROM pg_catalog.pg_proc p WHERE p.oid = $1",
         &[DatumWithOid::from(action)],
     );
     let Some(row) = rows.into_iter().next() else {
@@ -275,9 +274,8 @@ pub fn run_action(
             "Re-create the function and call linktoken.define_purpose again with it.",
         )
     };
-    let qualified: String = row.get(1).or_raise().expect("name is not NULL");
     // Re-checked at every call: the function may have been altered since define_purpose.
-    let safe: bool = row.get(2).or_raise().unwrap_or(false);
+    let safe: bool = row.get(1).or_raise().unwrap_or(false);
     if !safe {
         raise_with_hint(
             PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
@@ -300,13 +298,23 @@ pub fn run_action(
             OPEN_SCHEMA_HINT,
         );
     }
-    let call = format!(
-        "SELECT {qualified}($1::pg_catalog.text, $2::pg_catalog.jsonb, $3::pg_catalog.jsonb)"
-    );
-    client
-        .update(&call, None, &[subject.into(), payload.into(), form.into()])
-        .or_raise()
-        .first()
-        .get_one::<crate::types::RawJsonb>()
-        .or_raise()
+    let args = [
+        subject.into_datum(),
+        payload.into_datum(),
+        form.and_then(IntoDatum::into_datum),
+    ];
+    definer::call(action, &args).and_then(|datum| {
+        // SAFETY: the action returns jsonb; the copy goes to the context SPI returns into, as
+        // pgrx's own SPI getters do, so it outlives this SPI connection.
+        unsafe {
+            crate::types::RawJsonb::from_datum_in_memory_context(
+                pgrx::PgMemoryContexts::CurrentMemoryContext
+                    .parent()
+                    .expect("SPI's parent memory context"),
+                datum,
+                false,
+                pg_sys::JSONBOID,
+            )
+        }
+    })
 }

@@ -2,7 +2,7 @@
 
 use crate::attempts;
 use crate::audit;
-use crate::errors::OrRaise;
+use crate::errors::{self, OrRaise};
 use crate::gucs;
 use crate::plans;
 use crate::purpose::{self, Purpose};
@@ -397,15 +397,17 @@ pub fn redeem(
         name!(result, Option<RawJsonb>),
     ),
 > {
-    let row = Spi::connect_mut(|client| {
-        let name = purpose::checked_name(purpose);
-        match sealed_api::present(client, token) {
-            Presented::Stored(hash) => redeem_stored(client, name, hash, form, bind),
-            presented => {
-                let purpose = purpose::load(client, Some(name));
-                consume(client, &purpose, presented, form, Bind::Presented(bind))
+    let row = errors::passing_app_errors(|| {
+        Spi::connect_mut(|client| {
+            let name = purpose::checked_name(purpose);
+            match sealed_api::present(client, token) {
+                Presented::Stored(hash) => redeem_stored(client, name, hash, form, bind),
+                presented => {
+                    let purpose = purpose::load(client, Some(name));
+                    consume(client, &purpose, presented, form, Bind::Presented(bind))
+                }
             }
-        }
+        })
     });
     TableIterator::once((row.0.as_str().to_owned(), row.1, row.2, row.3))
 }

@@ -32,7 +32,10 @@ impl From<tokio_postgres::Error> for DbError {
             return DbError::Unavailable(e.to_string());
         };
         let code = db.code().code();
-        if code.starts_with("22") || code == "P0001" {
+        // Class 22 (data exception) and 23 (integrity constraint violation) from an action or the
+        // form check, and plain RAISE (P0001): the person can correct the input. As PostgREST
+        // maps them, 4xx; the gateway answers 422 with the message.
+        if code.starts_with("22") || code.starts_with("23") || code == "P0001" {
             DbError::Rejected(db.message().to_owned())
         } else if code.starts_with("08")
             || code.starts_with("53")

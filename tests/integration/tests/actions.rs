@@ -96,3 +96,79 @@ async fn failing_action_reaches_the_caller_and_leaves_the_token_usable() {
     .await
     .unwrap();
 }
+
+/// Errors pass through whole: a custom SQLSTATE with its detail and hint, and a unique
+/// violation with its constraint, table and schema, reach the caller of redeem as the action
+/// raised them (pgrx alone would turn AB123 into XX000 and drop the fields). Over HTTP the
+/// gateway answers a class 23 error (like class 22) with 422 and the action's message.
+#[tokio::test]
+async fn action_errors_reach_callers_as_raised() {
+    let c = connect().await;
+    let (p, schema) = purpose_with_action(
+        &c,
+        "errs",
+        "CREATE TABLE {schema}.accounts (email text CONSTRAINT accounts_email_key UNIQUE);
+         INSERT INTO {schema}.accounts VALUES ('taken@example.org');",
+        "IF form->>'mode' = 'custom' THEN
+           RAISE EXCEPTION 'custom refusal' USING ERRCODE = 'AB123', DETAIL = 'the detail', HINT = 'the hint';
+         END IF;
+         INSERT INTO accounts VALUES (form->>'email');
+         RETURN NULL;",
+    )
+    .await;
+    let token = issue(&c, &p, "user:1").await;
+    let redeem = "SELECT status FROM linktoken.redeem($1, $2, $3::text::jsonb)";
+    let fails = |form: &'static str| {
+        let (c, token, p) = (&c, &token, &p);
+        async move {
+            let err = c
+                .query_one(redeem, &[token, p, &Some(form)])
+                .await
+                .expect_err("the action raises");
+            err.as_db_error()
+                .unwrap_or_else(|| panic!("not a database error: {err}"))
+                .clone()
+        }
+    };
+    let custom = fails(r#"{"mode": "custom"}"#).await;
+    assert_eq!(custom.code().code(), "AB123", "the custom SQLSTATE survives");
+    assert_eq!(custom.message(), "custom refusal");
+    assert_eq!(custom.detail(), Some("the detail"));
+    assert_eq!(custom.hint(), Some("the hint"));
+    let duplicate = fails(r#"{"email": "taken@example.org"}"#).await;
+    assert_eq!(duplicate.code().code(), "23505");
+    assert_eq!(duplicate.constraint(), Some("accounts_email_key"));
+    assert_eq!(duplicate.table(), Some("accounts"));
+    assert_eq!(duplicate.schema(), Some(schema.as_str()));
+    assert_eq!(peek_status(&c, &token, &p).await, "ok", "nothing consumed");
+
+    // Over HTTP: the unique violation is something the person can fix, so 422 with its message.
+    c.execute(
+        r#"SELECT linktoken.set_page($1, '{"title": "Your address", "button": "Save",
+             "fields": [{"name": "email", "type": "email", "label": "Email", "required": true}]}')"#,
+        &[&p],
+    )
+    .await
+    .unwrap();
+    let (_, url) = gateway::login_role(&c, "errs").await;
+    let gw = gateway::Gateway::start(&url, &[]);
+    let path = format!("/t/{token}");
+    let taken = http::post_form(gw.addr, &path, &[("email", "taken@example.org")]);
+    assert_eq!(taken.status, 422, "class 23 from the action is 422");
+    assert!(
+        taken.body.contains("duplicate key value violates unique constraint"),
+        "the action's message is shown: {}",
+        taken.body
+    );
+    assert_eq!(peek_status(&c, &token, &p).await, "ok", "nothing consumed");
+    let fine = http::post_form(gw.addr, &path, &[("email", "new@example.org")]);
+    assert_eq!(fine.status, 200, "then a good form redeems");
+    assert_eq!(peek_status(&c, &token, &p).await, "used");
+
+    drop(gw);
+    c.batch_execute(&format!(
+        "SELECT linktoken.define_purpose('{p}', '1 hour'); DROP SCHEMA {schema} CASCADE"
+    ))
+    .await
+    .unwrap();
+}
