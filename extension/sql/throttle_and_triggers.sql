@@ -3,8 +3,7 @@
 
 -- Raised by issue() when a purpose's min_interval has not passed since the subject's last token.
 -- SQLSTATE 53400 (configuration_limit_exceeded: the purpose's configured limit); DETAIL is the
--- number of seconds to wait. (A custom SQLSTATE would not survive: errors that pass through the
--- extension's Rust code keep only the standard codes.)
+-- number of seconds to wait.
 CREATE FUNCTION @extschema@.raise_throttled(purpose text, wait_seconds integer) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, @extschema@, pg_temp AS $$
 BEGIN
