@@ -117,7 +117,7 @@ test('a JavaScript-running scanner that auto-submits the form burns nothing', as
 
 test('magic sign-in: the asking browser uses the link, a second browser profile uses the code', async () => {
   // The app sets a random bind cookie in the browser that asks for the link.
-  const bind = sql(`SELECT encode(gen_random_bytes(24), 'hex')`);
+  const bind = sql(`SELECT encode(crypto.gen_random_bytes(24), 'hex')`);
   const original = await browser.newContext({ viewport: { width: 420, height: 900 } });
   await original.addCookies([{ name: 'linktoken_bind', value: bind, url: BASE }]);
   const [tokenA, codeA] = sql(`SELECT token || '|' || code FROM linktoken.issue_with_code('magic_login', '42', bind => :'b')`, { b: bind }).split('|');
