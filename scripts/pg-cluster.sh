@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# pg-cluster.sh - manage a throwaway PostgreSQL 15 cluster (for tests and the
-# demo), owned by the `postgres` OS user.
+# pg-cluster.sh - manage a throwaway PostgreSQL cluster (for tests and the
+# demo), owned by the `postgres` OS user. PostgreSQL 15 from Debian unless
+# PG_BIN names another server's bin directory (e.g. the 16 and 18 that
+# scripts/install-deps.sh installs); the cluster remembers it (DIR/pg-bin),
+# so later commands on DIR need no PG_BIN.
 #
 # Usage:
 #   scripts/pg-cluster.sh start   DIR [POSTGRES_OPTION...]
@@ -35,13 +38,13 @@
 #            crash recovery). No-op if not running.
 #   destroy  stop, then rm -rf DIR (refuses if DIR holds unexpected files).
 #
-# Files in DIR: data/ (PGDATA), server.log, port, postgres-opts, the socket.
+# Files in DIR: data/ (PGDATA), server.log, port, postgres-opts, pg-bin, the socket.
 # Progress messages go to stderr; stdout carries only the variables above.
 # Must be run as root (commands then go through `runuser -u postgres`) or as
 # the postgres user itself. All waits are bounded (pg_ctl -t 60).
 set -euo pipefail
 
-PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
+PG_BIN="${PG_BIN:-}"   # the server's bin directory; see PG_BIN in the usage above
 PG_OS_USER="postgres"
 WAIT_SECS=60
 DEFAULT_OPTS=(-c log_statement=none -c log_min_messages=warning -c fsync=on)
@@ -87,6 +90,12 @@ DATA="$DIR/data"
 PORT_FILE="$DIR/port"
 OPTS_FILE="$DIR/postgres-opts"
 LOG_FILE="$DIR/server.log"
+BIN_FILE="$DIR/pg-bin"
+# The cluster's PostgreSQL: PG_BIN if given, else the one it was created with, else Debian's 15.
+if [[ -z "$PG_BIN" && -f "$BIN_FILE" ]]; then
+    PG_BIN="$(<"$BIN_FILE")"
+fi
+PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 
 # Unix socket paths are limited to 107 bytes: DIR + "/.s.PGSQL.NNNNN".
 if (( ${#DIR} + 16 > 107 )); then
@@ -219,6 +228,7 @@ init_data() {
         printf '%s\n' "$out" >&2
         die "initdb failed"
     fi
+    write_file "$BIN_FILE" "$PG_BIN"
 }
 
 # Extra postgres options recorded by the last start (NUL separated).
@@ -354,7 +364,7 @@ cmd_destroy() {
         [[ -e "$entry" || -L "$entry" ]] || continue
         name="${entry##*/}"
         case "$name" in
-            data | server.log | port | port.tmp | postgres-opts | .s.PGSQL.*) ;;
+            data | server.log | port | port.tmp | postgres-opts | pg-bin | .s.PGSQL.*) ;;
             *) die "refusing to delete $DIR: unexpected entry '$name'" ;;
         esac
     done

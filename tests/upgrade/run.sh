@@ -4,11 +4,14 @@
 # and check that (1) the data still works and (2) the result is identical, object by object, to
 # a fresh install of the current version. Expects PGHOST/PGPORT of a running test cluster with the
 # current build installed; run as root (it copies the frozen scripts into PostgreSQL's share dir).
+# PG_CONFIG selects the major (default: Debian's 15).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=${OUT:-$ROOT/target/test-output}/upgrade
-PGBIN=/usr/lib/postgresql/15/bin
-SHARE=$("$PGBIN/pg_config" --sharedir)/extension
+# The server's pg_config (PostgreSQL 15 from Debian unless PG_CONFIG names another major).
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+PGBIN=$("$PG_CONFIG" --bindir)
+SHARE=$("$PG_CONFIG" --sharedir)/extension
 mkdir -p "$OUT"
 export PGOPTIONS="-c client_min_messages=warning"
 psql_q() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }

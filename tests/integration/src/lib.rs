@@ -273,9 +273,12 @@ pub fn assert_denied<T: std::fmt::Debug>(what: &str, result: Result<T, Error>) {
     }
 }
 
-/// The pg_dump of this PostgreSQL version.
+/// The pg_dump of the server's PostgreSQL major: LINKTOKEN_TEST_PG_BIN (the server's bin
+/// directory, set by `make test` for every major it tests), else Debian's 15.
 pub fn pg_dump_binary() -> PathBuf {
-    PathBuf::from("/usr/lib/postgresql/15/bin/pg_dump")
+    let bin = std::env::var("LINKTOKEN_TEST_PG_BIN")
+        .unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".to_owned());
+    PathBuf::from(bin).join("pg_dump")
 }
 
 /// A purpose `<prefix>_<tag>` (one hour, one use) whose action is `it_<prefix>_<tag>.act(subject

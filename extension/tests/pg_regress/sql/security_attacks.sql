@@ -55,6 +55,8 @@ SELECT nspowner::regrole AS owner FROM pg_namespace WHERE nspname = 'linktoken';
 \set VERBOSITY sqlstate
 CREATE EXTENSION linktoken;
 \set VERBOSITY default
+-- (No CONTEXT lines: PostgreSQL 18 adds the install script's text to them.)
+\set SHOW_CONTEXT never
 CREATE EXTENSION linktoken;
 SELECT count(*) AS installed FROM pg_extension WHERE extname = 'linktoken';
 -- A superuser's schema that lets another role CREATE in it is refused too ...
@@ -66,6 +68,7 @@ CREATE EXTENSION linktoken;
 REVOKE CREATE ON SCHEMA linktoken FROM regress_atk_creator;
 CREATE EXTENSION linktoken;
 SELECT extname, nspowner::regrole AS owner FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace;
+\set SHOW_CONTEXT errors
 \c linktoken_regress
 DROP DATABASE regress_atk_db;
 
