@@ -20,15 +20,23 @@ pub const MAX_DIGITS: u32 = 10;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// A fresh code of `digits` digits (clamped to 6..=10), leading zeros kept.
+/// A fresh code of `digits` digits (clamped to 6..=10) from the OS CSPRNG, leading zeros kept.
 pub fn generate(digits: u32) -> Result<String, crate::token::RandomUnavailable> {
+    generate_with(&mut rand_core::OsRng, digits)
+}
+
+/// A fresh code of `digits` digits (clamped to 6..=10) from `rng`, leading zeros kept.
+pub fn generate_with<R: rand_core::TryCryptoRng + ?Sized>(
+    rng: &mut R,
+    digits: u32,
+) -> Result<String, crate::token::RandomUnavailable> {
     let digits = digits.clamp(MIN_DIGITS, MAX_DIGITS);
     let range = 10u64.pow(digits);
     // Largest multiple of `range` that fits: values at or above it are drawn again.
     let limit = u64::MAX - (u64::MAX % range);
     loop {
         let mut b = [0u8; 8];
-        crate::token::fill_random(&mut b)?;
+        crate::token::fill_from(rng, &mut b)?;
         let v = u64::from_be_bytes(b);
         if v < limit {
             return Ok(format!("{:0width$}", v % range, width = digits as usize));
@@ -87,6 +95,26 @@ pub fn verify(key: &[u8], purpose: &str, subject: &str, code: &str, stored: &[u8
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seeded_generators_give_reproducible_codes() {
+        use rand_chacha::rand_core::SeedableRng;
+        use rand_chacha::ChaCha20Rng;
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let codes: Vec<String> = (0..2000).map(|_| generate_with(&mut rng, 6).unwrap()).collect();
+        let mut again = ChaCha20Rng::seed_from_u64(1);
+        assert_eq!(codes[0], generate_with(&mut again, 6).unwrap());
+        assert!(codes.iter().all(|c| c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit())));
+        // Leading zeros are kept: about 10% of 2000 codes start with 0.
+        let leading_zero = codes.iter().filter(|c| c.starts_with('0')).count();
+        assert!((100..300).contains(&leading_zero), "{leading_zero}");
+        assert_eq!(
+            generate_with(&mut ChaCha20Rng::seed_from_u64(1), 12).unwrap().len(),
+            MAX_DIGITS as usize,
+            "clamped to 10 digits"
+        );
+        assert!(generate_with(&mut crate::token::tests::Broken, 6).is_err());
+    }
 
     #[test]
     fn attempt_keys_are_sha256_of_purpose_colon_subject() {

@@ -17,6 +17,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
+use rand_core::{OsRng, TryCryptoRng};
 use std::fmt;
 
 /// Prefix of every stored (database-backed) link token.
@@ -76,9 +77,19 @@ impl fmt::Display for RandomUnavailable {
     }
 }
 
-/// Fills `buf` from the operating system's CSPRNG.
+/// Fills `buf` from the operating system's CSPRNG (rand_core's `OsRng`): the only source of
+/// secrets in production.
 pub fn fill_random(buf: &mut [u8]) -> Result<(), RandomUnavailable> {
-    getrandom::fill(buf).map_err(|_| RandomUnavailable)
+    fill_from(&mut OsRng, buf)
+}
+
+/// Fills `buf` from a cryptographically secure generator. Production passes `OsRng`; tests may
+/// pass a seeded generator to check formats deterministically.
+pub fn fill_from<R: TryCryptoRng + ?Sized>(
+    rng: &mut R,
+    buf: &mut [u8],
+) -> Result<(), RandomUnavailable> {
+    rng.try_fill_bytes(buf).map_err(|_| RandomUnavailable)
 }
 
 fn checksum(secret: &[u8]) -> [u8; CHECKSUM_BYTES] {
@@ -105,9 +116,17 @@ pub fn encode(secret: &[u8]) -> String {
 
 /// A fresh token with `secret_bytes` bytes (clamped to 16..=32) from the OS CSPRNG.
 pub fn generate(secret_bytes: usize) -> Result<String, RandomUnavailable> {
+    generate_with(&mut OsRng, secret_bytes)
+}
+
+/// A fresh token with `secret_bytes` bytes (clamped to 16..=32) from `rng`.
+pub fn generate_with<R: TryCryptoRng + ?Sized>(
+    rng: &mut R,
+    secret_bytes: usize,
+) -> Result<String, RandomUnavailable> {
     let n = secret_bytes.clamp(MIN_SECRET_BYTES, MAX_SECRET_BYTES);
     let mut secret = [0u8; MAX_SECRET_BYTES];
-    fill_random(&mut secret[..n])?;
+    fill_from(rng, &mut secret[..n])?;
     Ok(encode(&secret[..n]))
 }
 
@@ -150,9 +169,51 @@ pub fn parse(text: &str) -> Result<TokenHash, Malformed> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::collections::HashSet;
+    use rand_chacha::rand_core::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+
+    /// A generator that always fails, as the OS one might.
+    pub(crate) struct Broken;
+    impl rand_core::TryRngCore for Broken {
+        type Error = std::io::Error;
+        fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+            Err(std::io::Error::other("no entropy"))
+        }
+        fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+            Err(std::io::Error::other("no entropy"))
+        }
+        fn try_fill_bytes(&mut self, _: &mut [u8]) -> Result<(), Self::Error> {
+            Err(std::io::Error::other("no entropy"))
+        }
+    }
+    impl rand_core::TryCryptoRng for Broken {}
+
+    #[test]
+    fn seeded_generators_give_reproducible_well_formed_tokens() {
+        let a = generate_with(&mut ChaCha20Rng::seed_from_u64(7), 32).unwrap();
+        let b = generate_with(&mut ChaCha20Rng::seed_from_u64(7), 32).unwrap();
+        let c = generate_with(&mut ChaCha20Rng::seed_from_u64(8), 32).unwrap();
+        assert_eq!(a, b, "the same seed gives the same token");
+        assert_ne!(a, c);
+        assert!(a.starts_with(PREFIX) && a.len() == PREFIX.len() + 48, "{a}");
+        assert_eq!(validate(&a), Ok(32));
+        let short = generate_with(&mut ChaCha20Rng::seed_from_u64(7), 16).unwrap();
+        assert_eq!(validate(&short), Ok(16));
+        assert_eq!(
+            validate(&generate_with(&mut ChaCha20Rng::seed_from_u64(7), 99).unwrap()),
+            Ok(MAX_SECRET_BYTES),
+            "clamped to 32 bytes"
+        );
+    }
+
+    #[test]
+    fn a_failing_generator_gives_no_token() {
+        assert_eq!(generate_with(&mut Broken, 32), Err(RandomUnavailable));
+        assert_eq!(fill_from(&mut Broken, &mut [0u8; 8]), Err(RandomUnavailable));
+    }
 
     #[test]
     fn default_token_is_256_bits_52_chars_url_safe() {
