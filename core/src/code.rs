@@ -101,15 +101,21 @@ mod tests {
         use rand_chacha::rand_core::SeedableRng;
         use rand_chacha::ChaCha20Rng;
         let mut rng = ChaCha20Rng::seed_from_u64(1);
-        let codes: Vec<String> = (0..2000).map(|_| generate_with(&mut rng, 6).unwrap()).collect();
+        let codes: Vec<String> = (0..2000)
+            .map(|_| generate_with(&mut rng, 6).unwrap())
+            .collect();
         let mut again = ChaCha20Rng::seed_from_u64(1);
         assert_eq!(codes[0], generate_with(&mut again, 6).unwrap());
-        assert!(codes.iter().all(|c| c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit())));
+        assert!(codes
+            .iter()
+            .all(|c| c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit())));
         // Leading zeros are kept: about 10% of 2000 codes start with 0.
         let leading_zero = codes.iter().filter(|c| c.starts_with('0')).count();
         assert!((100..300).contains(&leading_zero), "{leading_zero}");
         assert_eq!(
-            generate_with(&mut ChaCha20Rng::seed_from_u64(1), 12).unwrap().len(),
+            generate_with(&mut ChaCha20Rng::seed_from_u64(1), 12)
+                .unwrap()
+                .len(),
             MAX_DIGITS as usize,
             "clamped to 10 digits"
         );

@@ -16,8 +16,8 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use sha2::{Digest, Sha256};
 use rand_core::{OsRng, TryCryptoRng};
+use sha2::{Digest, Sha256};
 use std::fmt;
 
 /// Prefix of every stored (database-backed) link token.
@@ -171,9 +171,9 @@ pub fn parse(text: &str) -> Result<TokenHash, Malformed> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use std::collections::HashSet;
     use rand_chacha::rand_core::SeedableRng;
     use rand_chacha::ChaCha20Rng;
+    use std::collections::HashSet;
 
     /// A generator that always fails, as the OS one might.
     pub(crate) struct Broken;
@@ -212,7 +212,10 @@ pub(crate) mod tests {
     #[test]
     fn a_failing_generator_gives_no_token() {
         assert_eq!(generate_with(&mut Broken, 32), Err(RandomUnavailable));
-        assert_eq!(fill_from(&mut Broken, &mut [0u8; 8]), Err(RandomUnavailable));
+        assert_eq!(
+            fill_from(&mut Broken, &mut [0u8; 8]),
+            Err(RandomUnavailable)
+        );
     }
 
     #[test]
