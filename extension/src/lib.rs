@@ -18,6 +18,11 @@
 //! * [`worker`] is the purge background worker (with shared_preload_libraries)
 //! * [`types`] and [`errors`] hold the jsonb/regprocedure pass-through types and SQLSTATE helpers
 
+//!
+//! PostgreSQL majors: features `pg15` (default), `pg16` and `pg18`, one at a time. The same code
+//! builds for all three (pgrx's bindings hide the differences that matter here); code that must
+//! differ between majors goes into one module, `compat`, behind `#[cfg(feature = "pgNN")]`.
+
 use pgrx::prelude::*;
 
 mod attempts;
