@@ -53,10 +53,21 @@ CREATE TABLE @extschema@.purposes (
     bind_browser    boolean NOT NULL DEFAULT false -- 0.2.0: links work only with the issuing browser's bind value
 );
 
-CREATE SEQUENCE @extschema@.tokens_id_seq AS bigint;
+-- 0.5.0: the one-row results of peek, redeem, redeem_code, gateway_peek, gateway_redeem and
+-- issue_with_code (each returns one of these rather than a set of one row, which cost a second
+-- call of the function; SELECT * FROM linktoken.redeem(...) expands it the same way).
+CREATE TYPE @extschema@.peek_result AS (status text, subject text, payload jsonb, expires_at timestamptz, uses_left integer);
+CREATE TYPE @extschema@.redemption AS (status text, subject text, payload jsonb, result jsonb);
+CREATE TYPE @extschema@.code_redemption AS (status text, subject text, payload jsonb, result jsonb, attempts_left integer);
+CREATE TYPE @extschema@.landing AS (status text, purpose text, page jsonb, uses_left integer);
+CREATE TYPE @extschema@.gateway_redemption AS (status text, purpose text, result jsonb, page jsonb);
+CREATE TYPE @extschema@.token_and_code AS (token text, code text);
+
+-- 0.5.0: the token's hash is the primary key (no surrogate id, no sequence): issue writes one
+-- heap row and two index entries, and a distributed deployment can shard by the hash.
 CREATE TABLE @extschema@.tokens (
-    id           bigint PRIMARY KEY DEFAULT pg_catalog.nextval('@extschema@.tokens_id_seq'),
-    token_hash   bytea NOT NULL UNIQUE CHECK (pg_catalog.octet_length(token_hash) = 32), -- SHA-256 of the token
+    token_hash   bytea CONSTRAINT tokens_pkey PRIMARY KEY
+                 CONSTRAINT tokens_token_hash_check CHECK (pg_catalog.octet_length(token_hash) = 32), -- SHA-256 of the token
     purpose      text NOT NULL,          -- no foreign key: it would lock the purpose row on every issue
     subject      text NOT NULL,
     payload      jsonb NOT NULL DEFAULT '{}',
@@ -70,35 +81,58 @@ CREATE TABLE @extschema@.tokens (
     code_hash    bytea,                           -- 0.2.0: HMAC-SHA-256 of the typed code (keyed, see linktoken.keys)
     code_kid     integer,                         -- 0.2.0: the key that code_hash was made with
     bind_hash    bytea,                           -- 0.2.0: SHA-256 of the browser's bind value (bind_browser purposes)
-    CHECK (max_uses IS NULL OR use_count <= max_uses)
+    -- 0.5.0: the token row is the record of its issue (no 'issued' event is written when it is
+    -- made); where the issue came from, when the caller set linktoken.client_ip / user_agent.
+    issued_ip    text DEFAULT pg_catalog.left(NULLIF(pg_catalog.current_setting('linktoken.client_ip', true), ''), 64),
+    issued_ua    text DEFAULT pg_catalog.left(NULLIF(pg_catalog.current_setting('linktoken.user_agent', true), ''), 512),
+    CONSTRAINT tokens_check CHECK (max_uses IS NULL OR use_count <= max_uses)
 ) WITH (fillfactor = 90);                         -- room for HOT updates on redeem
-ALTER SEQUENCE @extschema@.tokens_id_seq OWNED BY @extschema@.tokens.id;
 -- Outstanding tokens of a subject (revoke_previous, revoke_subject). No column that redeem
 -- changes is indexed, so redeem's UPDATE stays a HOT update.
 CREATE INDEX tokens_subject_idx ON @extschema@.tokens (subject, purpose);
 
+-- The audit log. Appends are cheap: one heap row and a BRIN entry (no primary key or btree to
+-- maintain on every redemption); `id` orders the rows, `at` finds them by time. An 'issued'
+-- event is written for a token when purge() deletes it (until then its row in tokens is the
+-- record: see the view linktoken.audit). Events older than linktoken.event_retention are
+-- deleted by purge().
 CREATE SEQUENCE @extschema@.events_id_seq AS bigint;
 CREATE TABLE @extschema@.events (
-    id         bigint PRIMARY KEY DEFAULT pg_catalog.nextval('@extschema@.events_id_seq'),
+    id         bigint NOT NULL DEFAULT pg_catalog.nextval('@extschema@.events_id_seq'),
     at         timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
-    event      text NOT NULL CHECK (event IN ('issued', 'redeemed', 'rejected', 'revoked', 'purged', 'unlocked')),
-    status     text,          -- for 'rejected': invalid, expired, used, revoked
+    event      text NOT NULL CONSTRAINT events_event_check
+               CHECK (event IN ('issued', 'redeemed', 'rejected', 'revoked', 'purged', 'unlocked')),
+    status     text,          -- for 'rejected': invalid, expired, used, revoked, ...
     purpose    text,
     subject    text,
-    token_id   bigint,        -- linktoken.tokens.id; never the token
     client_ip  text DEFAULT pg_catalog.left(NULLIF(pg_catalog.current_setting('linktoken.client_ip', true), ''), 64),
     user_agent text DEFAULT pg_catalog.left(NULLIF(pg_catalog.current_setting('linktoken.user_agent', true), ''), 512),
-    detail     jsonb
+    detail     jsonb,
+    token_hash bytea          -- 0.5.0: linktoken.tokens.token_hash (SHA-256 of the token); never the token
 );
 ALTER SEQUENCE @extschema@.events_id_seq OWNED BY @extschema@.events.id;
-CREATE INDEX events_token_idx ON @extschema@.events (token_id);
+CREATE INDEX events_at_idx ON @extschema@.events USING brin (at);
+
+-- 0.5.0: the whole audit log in one place: every event, and the issue of every token not yet
+-- purged (its row in tokens is the record; purge() writes its 'issued' event when it deletes it).
+CREATE VIEW @extschema@.audit AS
+SELECT e.at, e.event, e.status, e.purpose, e.subject, e.token_hash, e.client_ip, e.user_agent, e.detail
+FROM @extschema@.events e
+UNION ALL
+SELECT t.created_at, 'issued'::text, NULL::text, t.purpose, t.subject, t.token_hash, t.issued_ip, t.issued_ua, NULL::jsonb
+FROM @extschema@.tokens t;
 
 CREATE FUNCTION @extschema@.events_append_only() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, @extschema@, pg_temp AS $$
 BEGIN
+    -- 0.5.0: purge() deletes events older than linktoken.event_retention, and says so with a
+    -- setting of its own transaction (only the table's owner may delete rows at all).
+    IF TG_OP = 'DELETE' AND pg_catalog.current_setting('linktoken.purging_events', true) = 'on' THEN
+        RETURN OLD;
+    END IF;
     RAISE EXCEPTION 'linktoken.events is append-only: % is not allowed', TG_OP
         USING ERRCODE = 'insufficient_privilege',
-              HINT = 'Audit rows are never changed. To archive old events, a superuser may disable the trigger events_append_only inside a maintenance transaction.';
+              HINT = 'Audit rows are never changed; purge() deletes those older than linktoken.event_retention. To archive events otherwise, a superuser may disable the trigger events_append_only inside a maintenance transaction.';
 END
 $$;
 CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON @extschema@.events
@@ -109,6 +143,5 @@ CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON @extschema@.events
 -- pg_dump must include the data of these tables (they belong to the extension).
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.purposes', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.tokens', '');
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.tokens_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.events', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.events_id_seq', '');

@@ -49,15 +49,16 @@ TO linktoken_gateway;
 
 COMMENT ON SCHEMA @extschema@ IS 'linktoken: one-time link tokens (see docs/sql-api.md)';
 COMMENT ON TABLE @extschema@.purposes IS 'What tokens are for: lifetime, use limit, re-issue policy and the action redeem runs';
-COMMENT ON TABLE @extschema@.tokens IS 'Issued tokens, stored only as SHA-256 hashes';
-COMMENT ON TABLE @extschema@.events IS 'Append-only audit log: issued, redeemed, rejected, revoked, purged (token ids, never tokens)';
+COMMENT ON TABLE @extschema@.tokens IS 'Issued tokens, stored only as SHA-256 hashes (the primary key); each row is also the record of its issue until purge()';
+COMMENT ON TABLE @extschema@.events IS 'Append-only audit log: redeemed, rejected, revoked, unlocked, purged, and issued (written by purge() for the tokens it deletes); tokens by hash, never tokens. Older than linktoken.event_retention: deleted by purge()';
+COMMENT ON VIEW @extschema@.audit IS 'The whole audit log: linktoken.events and the issue of every token not yet purged (from its row in linktoken.tokens). Owner only.';
 
 COMMENT ON FUNCTION @extschema@.define_purpose(text, interval, integer, boolean, regprocedure, interval, integer, integer, boolean) IS
 'Creates or updates a purpose. ttl: lifetime of its tokens; max_uses: uses per token (NULL = unlimited); revoke_previous: issuing revokes the subject''s other outstanding tokens of this purpose; action: a SECURITY DEFINER function (subject text, payload jsonb, form jsonb) RETURNS jsonb with a pinned search_path, run by redeem in the same transaction; min_interval: least time between two tokens for one subject (issue raises 53400 sooner); code_digits: 6 to 10 for typed codes (issue_with_code, redeem_code), NULL for none; max_attempts: typed-code attempts per subject within a window of the ttl before its codes (never its links) are locked for the rest of the window; bind_browser: links work only with the bind value of the browser that asked for them (status unbound otherwise; codes still work). Owner only.';
 COMMENT ON FUNCTION @extschema@.issue(text, text, jsonb, interval, text) IS
 'Issues a token for (purpose, subject) and returns it: the only moment it exists in clear; only its SHA-256 is stored. payload travels with the token to peek/redeem and the action (64 KiB at most); ttl NULL takes the purpose''s. bind: the value of a random cookie set in the browser that asked (required for bind_browser purposes; only its hash is stored). Role linktoken_issuer.';
 COMMENT ON FUNCTION @extschema@.issue_batch(text, text[], jsonb, interval) IS
-'Issues one token per subject for a purpose in one set-based statement and returns (subject, token) in the order given: for large batches (invitations, newsletter unsubscribe links). Same checks, storage (hashes only) and ''issued'' events as issue(); payload and ttl apply to every token. Only for purposes without revoke_previous, min_interval and bind_browser (0A000 otherwise). Role linktoken_issuer.';
+'Issues one token per subject for a purpose in one set-based statement and returns (subject, token) in the order given: for large batches (invitations, newsletter unsubscribe links). Same checks and storage (hashes only; the rows are the record of the issue) as issue(); payload and ttl apply to every token. Only for purposes without revoke_previous, min_interval and bind_browser (0A000 otherwise). Role linktoken_issuer.';
 COMMENT ON FUNCTION @extschema@.peek(text, text, text) IS
 'Validates a token for a purpose without consuming it (what a link click does). status: ok, invalid, expired, used, revoked, locked, unbound (a bind_browser token without its browser''s bind value); subject, payload, expires_at and uses_left only when ok (uses_left NULL = unlimited). Roles linktoken_issuer, linktoken_gateway.';
 COMMENT ON FUNCTION @extschema@.redeem(text, text, jsonb, text) IS
@@ -67,7 +68,7 @@ COMMENT ON FUNCTION @extschema@.revoke(text) IS
 COMMENT ON FUNCTION @extschema@.revoke_subject(text, text) IS
 'Revokes every outstanding token of a subject (of one purpose, or of all when purpose is NULL), e.g. after a password change; returns how many. Role linktoken_issuer.';
 COMMENT ON FUNCTION @extschema@.purge() IS
-'Deletes tokens that expired, were used up or were revoked longer ago than the setting linktoken.retention (default 7 days), in bounded batches, and spent-list entries of expired sealed tokens; returns how many. Owner only.';
+'Deletes tokens that expired, were used up or were revoked longer ago than the setting linktoken.retention (default 7 days), in bounded batches, writing each deleted token''s ''issued'' event to linktoken.events; then spent-list entries of expired sealed tokens, idle typed-code counters, and events older than linktoken.event_retention (default 400 days; 0 keeps them). Returns how many tokens and spent-list entries it deleted. Owner only.';
 COMMENT ON FUNCTION @extschema@.set_page(text, jsonb) IS
 'Sets the landing page the gateway shows for a purpose''s links: {"title", "text", "button", "fields": [{"name", "type" (text, email, password, number, textarea, checkbox, radio, select), "label", "required", "minlength", "options": [{"value", "label"}], "same_as"}], "success_url" (a same-origin path), "success_title", "success_text", "one_click" (RFC 8058), "confirm_label"}. A page without a required field gets a required confirmation checkbox. Owner only.';
 COMMENT ON FUNCTION @extschema@.gateway_peek(text, text) IS

@@ -42,8 +42,9 @@ struct Slot {
     ttl_days: i32,
     ttl_micros: i64,
     max_attempts: i32,
-    /// The token whose code was typed (0: the subject has no code outstanding).
-    token_id: i64,
+    /// The token whose code was typed, if the subject has a code outstanding.
+    has_token: bool,
+    token_hash: [u8; 32],
     /// The code matched: counted like the others (the caller's successful redemption resets the
     /// counter in its own transaction); no 'rejected' event unless the subject was locked.
     matched: bool,
@@ -84,7 +85,7 @@ pub struct Attempt<'a> {
     pub key: [u8; 32],
     pub ttl: Interval,
     pub max_attempts: i32,
-    pub token_id: Option<i64>,
+    pub token_hash: Option<linktoken_core::token::TokenHash>,
     pub matched: bool,
 }
 
@@ -126,7 +127,8 @@ pub fn record(attempt: &Attempt<'_>) -> Counted {
         s.ttl_days = attempt.ttl.days();
         s.ttl_micros = attempt.ttl.micros();
         s.max_attempts = attempt.max_attempts;
-        s.token_id = attempt.token_id.unwrap_or(0);
+        s.has_token = attempt.token_hash.is_some();
+        s.token_hash = attempt.token_hash.unwrap_or([0; 32]);
         s.matched = attempt.matched;
         s.key = attempt.key;
         copy_in(&mut s.purpose, &mut s.purpose_len, attempt.purpose);
@@ -229,7 +231,7 @@ pub extern "C-unwind" fn linktoken_code_attempt_main(arg: pg_sys::Datum) {
     let ua = text_of(&s.ua, s.ua_len);
     let ttl =
         Interval::new(s.ttl_months, s.ttl_days, s.ttl_micros).unwrap_or(Interval::from_minutes(10));
-    let token_id = (s.token_id != 0).then_some(s.token_id);
+    let token_hash = s.has_token.then_some(s.token_hash);
     let (key, max_attempts, matched) = (s.key, s.max_attempts, s.matched);
     let (failures, consecutive) = BackgroundWorker::transaction(move || {
         Spi::connect_mut(|client| {
@@ -252,7 +254,7 @@ pub extern "C-unwind" fn linktoken_code_attempt_main(arg: pg_sys::Datum) {
                         ttl.into(),
                         max_attempts.into(),
                         MAX_CONSECUTIVE_FAILURES.into(),
-                        token_id.into(),
+                        token_hash.as_ref().map(|h| h.as_slice()).into(),
                         subject.as_str().into(),
                         ip.as_str().into(),
                         ua.as_str().into(),
@@ -275,7 +277,7 @@ pub extern "C-unwind" fn linktoken_code_attempt_main(arg: pg_sys::Datum) {
 }
 
 /// The worker's statement. $1 key, $2 purpose, $3 the purpose's ttl (the window), $4
-/// max_attempts, $5 the consecutive cap, $6 token id (NULL: no code outstanding), $7 subject,
+/// max_attempts, $5 the consecutive cap, $6 token hash (NULL: no code outstanding), $7 subject,
 /// $8 client address, $9 user agent, $10 the code matched. A 'rejected' event is written for a
 /// wrong code, and for a right one typed while the subject was already locked (redeem_code then
 /// answers locked; a right code otherwise gets its 'redeemed' event from the caller's
@@ -293,11 +295,11 @@ WITH a AS (
     last_at = pg_catalog.clock_timestamp()
   RETURNING failures, consecutive),
 e AS (
-  INSERT INTO linktoken.events (event, status, purpose, subject, token_id, client_ip, user_agent, detail)
+  INSERT INTO linktoken.events (event, status, purpose, subject, token_hash, client_ip, user_agent, detail)
   SELECT 'rejected',
          CASE WHEN $10 OR a.failures >= $4 OR a.consecutive >= $5 THEN 'locked'
-              WHEN $6::pg_catalog.int8 IS NULL THEN 'invalid' ELSE 'wrong_code' END,
-         $2, CASE WHEN $6::pg_catalog.int8 IS NULL THEN NULL ELSE $7 END, $6, NULLIF($8, ''), NULLIF($9, ''),
+              WHEN $6::pg_catalog.bytea IS NULL THEN 'invalid' ELSE 'wrong_code' END,
+         $2, CASE WHEN $6::pg_catalog.bytea IS NULL THEN NULL ELSE $7 END, $6, NULLIF($8, ''), NULLIF($9, ''),
          pg_catalog.jsonb_build_object('attempt_key', pg_catalog.encode($1, 'hex'))
   FROM a WHERE NOT $10 OR a.failures - 1 >= $4 OR a.consecutive - 1 >= $5)
 SELECT failures, consecutive FROM a";

@@ -1,6 +1,6 @@
 //! The append-only audit log, `linktoken.events`. Client address and user agent come from the
-//! column defaults (the `linktoken.client_ip` / `linktoken.user_agent` settings); a token's
-//! internal id is recorded, never the token.
+//! column defaults (the `linktoken.client_ip` / `linktoken.user_agent` settings); a token is
+//! recorded by its SHA-256 (as in linktoken.tokens), never the token.
 
 use crate::errors::OrRaise;
 use crate::plans;
@@ -15,18 +15,18 @@ pub fn record(
     status: Option<Status>,
     purpose: Option<&str>,
     subject: Option<&str>,
-    token_id: Option<i64>,
+    token_hash: Option<&[u8]>,
 ) {
     plans::update(
         client,
-        "INSERT INTO linktoken.events (event, status, purpose, subject, token_id) \
+        "INSERT INTO linktoken.events (event, status, purpose, subject, token_hash) \
              VALUES ($1, $2, $3, $4, $5)",
         &[
             event.into(),
             status.map(Status::as_str).into(),
             purpose.into(),
             subject.into(),
-            token_id.into(),
+            token_hash.into(),
         ],
     );
 }
@@ -47,9 +47,9 @@ pub fn revoke_where<'a>(
            UPDATE linktoken.tokens SET revoked_at = pg_catalog.now() \
            WHERE {filter} AND revoked_at IS NULL AND consumed_at IS NULL \
              AND expires_at > pg_catalog.clock_timestamp() \
-           RETURNING id, purpose, subject) \
-         INSERT INTO linktoken.events (event, purpose, subject, token_id, detail) \
-         SELECT 'revoked', purpose, subject, id, pg_catalog.jsonb_build_object('reason', ${reason_param}::pg_catalog.text) \
+           RETURNING token_hash, purpose, subject) \
+         INSERT INTO linktoken.events (event, purpose, subject, token_hash, detail) \
+         SELECT 'revoked', purpose, subject, token_hash, pg_catalog.jsonb_build_object('reason', ${reason_param}::pg_catalog.text) \
          FROM r"
     );
     client.update(&sql, None, &args).or_raise().len()

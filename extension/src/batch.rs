@@ -59,13 +59,10 @@ pub fn issue_batch(
         if !tokens.is_empty() {
             plans::update(
                 client,
-                "WITH t AS ( \
-                   INSERT INTO linktoken.tokens (token_hash, purpose, subject, payload, expires_at, max_uses) \
-                   SELECT u.h, $3, u.s, COALESCE($4, '{}'::pg_catalog.jsonb), pg_catalog.now() + $5, $6 \
-                   FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.bytea[]), pg_catalog.unnest($2::pg_catalog.text[])) AS u(h, s) \
-                   RETURNING id, purpose, subject) \
-                 INSERT INTO linktoken.events (event, purpose, subject, token_id) \
-                 SELECT 'issued', purpose, subject, id FROM t",
+                // The token rows are the record of their issue (0.5.0: no 'issued' events).
+                "INSERT INTO linktoken.tokens (token_hash, purpose, subject, payload, expires_at, max_uses) \
+                 SELECT u.h, $3, u.s, COALESCE($4, '{}'::pg_catalog.jsonb), pg_catalog.now() + $5, $6 \
+                 FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.bytea[]), pg_catalog.unnest($2::pg_catalog.text[])) AS u(h, s)",
                 &[
                     hashes.into(),
                     subjects.clone().into(),

@@ -12,8 +12,9 @@ use crate::plans;
 use crate::purpose::{self, Purpose};
 use crate::sealed_api::{self, Presented};
 use crate::tokens;
-use crate::types::RawJsonb;
+use crate::types::{CodeRedeemRow, RawJsonb, TokenAndCodeRow};
 use linktoken_core::code::{self, MAX_CONSECUTIVE_FAILURES};
+use linktoken_core::token::TokenHash;
 use linktoken_core::{input, Status};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -27,32 +28,35 @@ pub fn issue_with_code(
     payload: default!(Option<RawJsonb>, "'{}'"),
     ttl: default!(Option<Interval>, "NULL"),
     bind: default!(Option<&str>, "NULL"),
-) -> TableIterator<'static, (name!(token, String), name!(code, String))> {
+) -> TokenAndCodeRow {
     let (token, code) = tokens::issue_token(purpose, subject, payload, ttl, bind, true);
-    TableIterator::once((token, code.expect("a code was made")))
+    TokenAndCodeRow(vec![
+        token.into_datum(),
+        code.expect("a code was made").into_datum(),
+    ])
 }
 
-/// The subject's outstanding code token: (id, token hash, code hash, key id).
+/// The subject's outstanding code token: (token hash, code hash, key id).
 fn outstanding(
     client: &SpiClient<'_>,
     purpose: &Purpose,
     subject: &str,
-) -> Option<(i64, Vec<u8>, Vec<u8>, i32)> {
+) -> Option<(TokenHash, Vec<u8>, i32)> {
     let row = plans::select(
         client,
-        "SELECT id, token_hash, code_hash, code_kid FROM linktoken.tokens \
+        "SELECT token_hash, code_hash, code_kid FROM linktoken.tokens \
              WHERE subject = $1 AND purpose = $2 AND code_hash IS NOT NULL \
                AND consumed_at IS NULL AND revoked_at IS NULL \
                AND expires_at > pg_catalog.clock_timestamp() \
-             ORDER BY id DESC LIMIT 1",
+             ORDER BY created_at DESC LIMIT 1",
         &[subject.into(), purpose.name.as_str().into()],
     )
     .next()?;
+    let hash: Vec<u8> = row.get(1).or_raise()?;
     Some((
-        row.get(1).or_raise()?,
+        hash.try_into().expect("a 32-byte token hash"),
         row.get(2).or_raise()?,
         row.get(3).or_raise()?,
-        row.get(4).or_raise()?,
     ))
 }
 
@@ -91,7 +95,7 @@ fn check(
         return (Status::Locked, None, None, None, Some(0));
     }
     let found = outstanding(client, purpose, subject);
-    let matched = found.as_ref().is_some_and(|(_, _, code_hash, kid)| {
+    let matched = found.as_ref().is_some_and(|(_, code_hash, kid)| {
         let key = u32::try_from(*kid)
             .ok()
             .and_then(|k| sealed_api::key(client, k));
@@ -102,7 +106,7 @@ fn check(
             _ => false,
         }
     });
-    let token_id = found.as_ref().map(|f| f.0);
+    let token_hash = found.as_ref().map(|f| f.0);
     // Counted and committed before anything about the code is revealed (see attempts.rs).
     let counted = attempts::record(&attempts::Attempt {
         purpose: &purpose.name,
@@ -110,7 +114,7 @@ fn check(
         key,
         ttl: purpose.ttl,
         max_attempts: max,
-        token_id,
+        token_hash,
         matched,
     });
     // Locked before this attempt (seen by the worker, whatever this snapshot showed)?
@@ -119,10 +123,10 @@ fn check(
         consecutive: counted.consecutive - 1,
     }
     .locked(max);
-    let Some((_, token_hash, _, _)) = found.filter(|_| matched && !locked_before) else {
+    let Some((hash, _, _)) = found.filter(|_| matched && !locked_before) else {
         let status = if counted.locked(max) {
             Status::Locked
-        } else if token_id.is_some() {
+        } else if token_hash.is_some() {
             Status::WrongCode
         } else {
             Status::Invalid
@@ -132,7 +136,6 @@ fn check(
             .max(0);
         return (status, None, None, None, Some(left));
     };
-    let hash: linktoken_core::token::TokenHash = token_hash.try_into().expect("32-byte hash");
     // An 'ok' resets the counter in this transaction (tokens::consumed).
     let (status, subject_out, payload, result) = tokens::consume(
         client,
@@ -152,16 +155,7 @@ pub fn redeem_code(
     subject: Option<&str>,
     code: Option<&str>,
     form: default!(Option<RawJsonb>, "NULL"),
-) -> TableIterator<
-    'static,
-    (
-        name!(status, String),
-        name!(subject, Option<String>),
-        name!(payload, Option<RawJsonb>),
-        name!(result, Option<RawJsonb>),
-        name!(attempts_left, Option<i32>),
-    ),
-> {
+) -> CodeRedeemRow {
     let subject = input::required("subject", subject).or_raise();
     input::subject("subject", subject).or_raise();
     let row = errors::passing_app_errors(|| {
@@ -171,7 +165,13 @@ pub fn redeem_code(
             check(client, &purpose, subject, code, form)
         })
     });
-    TableIterator::once((row.0.as_str().to_owned(), row.1, row.2, row.3, row.4))
+    CodeRedeemRow(vec![
+        row.0.as_str().into_datum(),
+        row.1.into_datum(),
+        row.2.into_datum(),
+        row.3.into_datum(),
+        row.4.into_datum(),
+    ])
 }
 
 #[pg_extern(volatile, parallel_unsafe, security_definer)]

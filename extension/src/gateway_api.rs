@@ -8,7 +8,7 @@ use crate::plans;
 use crate::purpose;
 use crate::sealed_api::{self, Presented};
 use crate::tokens::{self, Bind, Found};
-use crate::types::RawJsonb;
+use crate::types::{GatewayRedeemRow, LandingRow, RawJsonb};
 use linktoken_core::page::Page;
 use linktoken_core::{input, Status};
 use pgrx::prelude::*;
@@ -59,18 +59,7 @@ fn page_of(client: &pgrx::spi::SpiClient<'_>, purpose: &str) -> Option<RawJsonb>
 #[allow(clippy::type_complexity)]
 #[pg_extern(stable, parallel_safe, security_definer)]
 #[search_path(pg_catalog, @extschema@, pg_temp)]
-pub fn gateway_peek(
-    token: Option<&str>,
-    bind: default!(Option<&str>, "NULL"),
-) -> TableIterator<
-    'static,
-    (
-        name!(status, String),
-        name!(purpose, Option<String>),
-        name!(page, Option<RawJsonb>),
-        name!(uses_left, Option<i32>),
-    ),
-> {
+pub fn gateway_peek(token: Option<&str>, bind: default!(Option<&str>, "NULL")) -> LandingRow {
     let row = Spi::connect(|client| {
         let presented = sealed_api::present(client, token);
         let Some(purpose) =
@@ -82,7 +71,12 @@ pub fn gateway_peek(
         let page = page_of(client, &purpose.name);
         (found.status, Some(purpose.name), page, found.uses_left)
     });
-    TableIterator::once((row.0.as_str().to_owned(), row.1, row.2, row.3))
+    LandingRow(vec![
+        row.0.as_str().into_datum(),
+        row.1.into_datum(),
+        row.2.into_datum(),
+        row.3.into_datum(),
+    ])
 }
 
 #[allow(clippy::type_complexity)]
@@ -92,15 +86,7 @@ pub fn gateway_redeem(
     token: Option<&str>,
     form: default!(Option<RawJsonb>, "NULL"),
     bind: default!(Option<&str>, "NULL"),
-) -> TableIterator<
-    'static,
-    (
-        name!(status, String),
-        name!(purpose, Option<String>),
-        name!(result, Option<RawJsonb>),
-        name!(page, Option<RawJsonb>),
-    ),
-> {
+) -> GatewayRedeemRow {
     let row = errors::passing_app_errors(|| {
         Spi::connect_mut(|client| {
             let presented = sealed_api::present(client, token);
@@ -130,7 +116,12 @@ pub fn gateway_redeem(
             (status, Some(purpose.name), result, page)
         })
     });
-    TableIterator::once((row.0.as_str().to_owned(), row.1, row.2, row.3))
+    GatewayRedeemRow(vec![
+        row.0.as_str().into_datum(),
+        row.1.into_datum(),
+        row.2.into_datum(),
+        row.3.into_datum(),
+    ])
 }
 
 /// For the gateway's `GET /code/{purpose}`: the purpose's page if the purpose has typed codes,

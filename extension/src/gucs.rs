@@ -6,6 +6,11 @@ use std::ffi::CString;
 
 /// How long ended tokens (expired, used up, revoked) are kept before purge() deletes them.
 pub static RETENTION_SECONDS: GucSetting<i32> = GucSetting::<i32>::new(7 * 24 * 3600);
+/// How long purge() keeps audit events (0: for ever).
+pub static EVENT_RETENTION_SECONDS: GucSetting<i32> = GucSetting::<i32>::new(400 * 24 * 3600);
+/// Set by purge() for its own transaction while it deletes old events (the append-only trigger
+/// lets those deletes through); superusers only.
+pub static PURGING_EVENTS: GucSetting<bool> = GucSetting::<bool>::new(false);
 /// Secret bytes in newly issued tokens (16 to 32).
 pub static TOKEN_BYTES: GucSetting<i32> =
     GucSetting::<i32>::new(token::DEFAULT_SECRET_BYTES as i32);
@@ -29,6 +34,24 @@ pub fn register() {
         i32::MAX,
         GucContext::Suset,
         GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"linktoken.event_retention",
+        c"How long linktoken.purge() keeps audit events (0 keeps them for ever).",
+        c"Events in linktoken.events older than this are deleted by purge(). Accepts units: '400d'.",
+        &EVENT_RETENTION_SECONDS,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_bool_guc(
+        c"linktoken.purging_events",
+        c"Internal: set by purge() while it deletes events older than linktoken.event_retention.",
+        c"The append-only trigger on linktoken.events lets deletes through only while it is on.",
+        &PURGING_EVENTS,
+        GucContext::Suset,
+        GucFlags::NO_SHOW_ALL,
     );
     GucRegistry::define_int_guc(
         c"linktoken.token_bytes",

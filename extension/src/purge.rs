@@ -1,6 +1,7 @@
 //! purge(): deletes tokens that ended (expired, used up, revoked) longer ago than
-//! `linktoken.retention`, walking the table in bounded batches by id, then spent-list entries of
-//! expired sealed tokens and idle typed-code counters.
+//! `linktoken.retention`, walking the table in bounded batches by hash and writing each deleted
+//! token's 'issued' event, then spent-list entries of expired sealed tokens, idle typed-code
+//! counters, and events older than `linktoken.event_retention`.
 
 use crate::errors::OrRaise;
 use crate::gucs;
@@ -13,30 +14,35 @@ const BATCH: i64 = 5000;
 pub fn purge() -> i64 {
     let retention = gucs::RETENTION_SECONDS.get();
     Spi::connect_mut(|client| {
-        let mut after: i64 = 0;
+        // Walk the table in key order (the hash) in bounded batches. A deleted token's issue is
+        // written to the audit log now, as it happened (its row was the record until here).
+        let mut after: Vec<u8> = Vec::new();
         let mut deleted: i64 = 0;
         loop {
             let row = client
                 .update(
                     "WITH batch AS ( \
-                       SELECT id, expires_at, consumed_at, revoked_at FROM linktoken.tokens \
-                       WHERE id > $1 ORDER BY id LIMIT $2), \
+                       SELECT token_hash, expires_at, consumed_at, revoked_at FROM linktoken.tokens \
+                       WHERE token_hash > $1 ORDER BY token_hash LIMIT $2), \
                      cutoff AS (SELECT pg_catalog.now() - pg_catalog.make_interval(secs => $3) AS t), \
                      gone AS ( \
                        DELETE FROM linktoken.tokens tok USING batch b, cutoff c \
-                       WHERE tok.id = b.id \
+                       WHERE tok.token_hash = b.token_hash \
                          AND (b.expires_at < c.t OR b.consumed_at < c.t OR b.revoked_at < c.t) \
-                       RETURNING tok.id) \
-                     SELECT (SELECT pg_catalog.max(id) FROM batch), (SELECT pg_catalog.count(*) FROM gone)",
+                       RETURNING tok.token_hash, tok.purpose, tok.subject, tok.created_at, tok.issued_ip, tok.issued_ua), \
+                     issued AS ( \
+                       INSERT INTO linktoken.events (at, event, purpose, subject, token_hash, client_ip, user_agent) \
+                       SELECT created_at, 'issued', purpose, subject, token_hash, issued_ip, issued_ua FROM gone) \
+                     SELECT (SELECT token_hash FROM batch ORDER BY token_hash DESC LIMIT 1), (SELECT pg_catalog.count(*) FROM gone)",
                     None,
-                    &[after.into(), BATCH.into(), f64::from(retention).into()],
+                    &[after.as_slice().into(), BATCH.into(), f64::from(retention).into()],
                 )
                 .or_raise();
             let row = row.first();
-            let last: Option<i64> = row.get(1).or_raise();
+            let last: Option<Vec<u8>> = row.get(1).or_raise();
             deleted += row.get::<i64>(2).or_raise().unwrap_or(0);
             match last {
-                Some(id) => after = id,
+                Some(hash) => after = hash,
                 None => break,
             }
         }
@@ -74,17 +80,65 @@ pub fn purge() -> i64 {
             .get_one::<i64>()
             .or_raise()
             .unwrap_or(0);
-        if deleted > 0 || counters > 0 {
+        let events = purge_events(client);
+        if deleted > 0 || counters > 0 || events > 0 {
             client
                 .update(
                     "INSERT INTO linktoken.events (event, detail) \
                      VALUES ('purged', pg_catalog.jsonb_build_object('tokens', $1, 'retention_seconds', $2, \
-                                                                      'code_attempt_counters', $3))",
+                                                                      'code_attempt_counters', $3, 'events', $4))",
                     None,
-                    &[deleted.into(), retention.into(), counters.into()],
+                    &[deleted.into(), retention.into(), counters.into(), events.into()],
                 )
                 .or_raise();
         }
         deleted
     })
+}
+
+/// Deletes events older than `linktoken.event_retention` (0: keep them all), in bounded
+/// batches found by the BRIN index on `at`; returns how many. The append-only trigger lets
+/// these deletes through because this transaction says it is purging.
+fn purge_events(client: &mut pgrx::spi::SpiClient<'_>) -> i64 {
+    let keep = gucs::EVENT_RETENTION_SECONDS.get();
+    if keep <= 0 {
+        return 0;
+    }
+    client
+        .update(
+            "SELECT pg_catalog.set_config('linktoken.purging_events', 'on', true)",
+            None,
+            &[],
+        )
+        .or_raise();
+    let mut removed: i64 = 0;
+    loop {
+        let n = client
+            .update(
+                "WITH gone AS (DELETE FROM linktoken.events WHERE ctid = ANY (ARRAY( \
+                   SELECT ctid FROM linktoken.events \
+                   WHERE at < pg_catalog.now() - pg_catalog.make_interval(secs => $1) LIMIT $2)) \
+                   RETURNING 1) \
+                 SELECT pg_catalog.count(*) FROM gone",
+                None,
+                &[f64::from(keep).into(), BATCH.into()],
+            )
+            .or_raise()
+            .first()
+            .get_one::<i64>()
+            .or_raise()
+            .unwrap_or(0);
+        removed += n;
+        if n < BATCH {
+            break;
+        }
+    }
+    client
+        .update(
+            "SELECT pg_catalog.set_config('linktoken.purging_events', 'off', true)",
+            None,
+            &[],
+        )
+        .or_raise();
+    removed
 }

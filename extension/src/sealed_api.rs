@@ -112,7 +112,7 @@ pub fn lookup(
     let expires_at = expires_at.filter(|_| ok);
     Found {
         status,
-        id: None,
+        token_hash: None,
         subject: Some(claims.subject.clone()),
         payload: if ok {
             jsonb(client, &claims.payload)

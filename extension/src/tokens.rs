@@ -7,7 +7,7 @@ use crate::gucs;
 use crate::plans;
 use crate::purpose::{self, Purpose};
 use crate::sealed_api::{self, Presented};
-use crate::types::RawJsonb;
+use crate::types::{PeekRow, RawJsonb, RedeemRow};
 use linktoken_core::{input, token, Status};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -16,7 +16,8 @@ use pgrx::PgSqlErrorCode;
 /// What a lookup of a token's hash found.
 pub struct Found {
     pub status: Status,
-    pub id: Option<i64>,
+    /// The stored token's hash (for the audit log); None for sealed tokens and unknown ones.
+    pub token_hash: Option<token::TokenHash>,
     pub subject: Option<String>,
     pub payload: Option<RawJsonb>,
     pub expires_at: Option<TimestampWithTimeZone>,
@@ -27,7 +28,7 @@ impl Found {
     pub fn invalid() -> Found {
         Found {
             status: Status::Invalid,
-            id: None,
+            token_hash: None,
             subject: None,
             payload: None,
             expires_at: None,
@@ -81,7 +82,7 @@ fn lookup_stored(
             client,
             "SELECT subject, payload, expires_at, max_uses - use_count, \
                     revoked_at IS NOT NULL, consumed_at IS NOT NULL, \
-                    expires_at <= pg_catalog.clock_timestamp(), id, \
+                    expires_at <= pg_catalog.clock_timestamp(), \
                     $3 AND bind_hash IS NOT NULL \
                       AND bind_hash IS DISTINCT FROM pg_catalog.sha256(pg_catalog.convert_to($4, 'UTF8')) \
              FROM linktoken.tokens WHERE token_hash = $1 AND purpose = $2",
@@ -97,13 +98,13 @@ fn lookup_stored(
     );
     // A usable token opened without its browser's bind value: say so, reveal nothing else.
     let status = match status {
-        Status::Ok if row.get::<bool>(9).or_raise().unwrap_or(false) => Status::Unbound,
+        Status::Ok if row.get::<bool>(8).or_raise().unwrap_or(false) => Status::Unbound,
         s => s,
     };
     let ok = status == Status::Ok;
     Found {
         status,
-        id: row.get::<i64>(8).or_raise(),
+        token_hash: Some(*hash),
         subject: row.get::<String>(1).or_raise(),
         payload: if ok {
             row.get::<RawJsonb>(2).or_raise()
@@ -219,12 +220,9 @@ pub fn issue_token(
         };
         plans::update(
             client,
-            "WITH t AS ( \
-                   INSERT INTO linktoken.tokens (token_hash, purpose, subject, payload, expires_at, max_uses, code_hash, code_kid, bind_hash) \
-                   VALUES ($1, $2, $3, COALESCE($4, '{}'::pg_catalog.jsonb), pg_catalog.now() + $5, $6, $7, $8, $9) \
-                   RETURNING id, purpose, subject) \
-                 INSERT INTO linktoken.events (event, purpose, subject, token_id) \
-                 SELECT 'issued', purpose, subject, id FROM t",
+            // The row is the record of the issue (0.5.0: no 'issued' event; see linktoken.audit).
+            "INSERT INTO linktoken.tokens (token_hash, purpose, subject, payload, expires_at, max_uses, code_hash, code_kid, bind_hash) \
+             VALUES ($1, $2, $3, COALESCE($4, '{}'::pg_catalog.jsonb), pg_catalog.now() + $5, $6, $7, $8, $9)",
             &[
                     hash.as_slice().into(),
                     purpose.name.as_str().into(),
@@ -242,8 +240,7 @@ pub fn issue_token(
 }
 
 /// issue() for a purpose that needs nothing before the INSERT (no revoke_previous, no
-/// min_interval, no browser binding): the purpose lookup, the token row and its 'issued' event
-/// in one statement. Otherwise nothing is written and the purpose comes back for the full path.
+/// min_interval, no browser binding): the purpose lookup and the token row in one statement. Otherwise nothing is written and the purpose comes back for the full path.
 fn issue_plain(
     client: &mut SpiClient<'_>,
     name: &str,
@@ -262,9 +259,7 @@ fn issue_plain(
              t AS (INSERT INTO linktoken.tokens (token_hash, purpose, subject, payload, expires_at, max_uses) \
                    SELECT $1, $2, $3, COALESCE($4, '{}'::pg_catalog.jsonb), pg_catalog.now() + COALESCE($5, p.ttl), p.max_uses \
                    FROM p WHERE p.plain \
-                   RETURNING id, purpose, subject), \
-             e AS (INSERT INTO linktoken.events (event, purpose, subject, token_id) \
-                   SELECT 'issued', purpose, subject, id FROM t) \
+                   RETURNING 1) \
              SELECT p.*, EXISTS (SELECT 1 FROM t) FROM p"
         ),
         &[
@@ -355,29 +350,20 @@ pub fn peek(
     token: Option<&str>,
     purpose: Option<&str>,
     bind: default!(Option<&str>, "NULL"),
-) -> TableIterator<
-    'static,
-    (
-        name!(status, String),
-        name!(subject, Option<String>),
-        name!(payload, Option<RawJsonb>),
-        name!(expires_at, Option<TimestampWithTimeZone>),
-        name!(uses_left, Option<i32>),
-    ),
-> {
+) -> PeekRow {
     let found = Spi::connect(|client| {
         let purpose = purpose::load(client, purpose);
         let presented = sealed_api::present(client, token);
         lookup(client, &presented, &purpose, Bind::Presented(bind))
     });
     let ok = found.status == Status::Ok;
-    TableIterator::once((
-        found.status.as_str().to_owned(),
-        found.subject.filter(|_| ok),
-        found.payload,
-        found.expires_at,
-        found.uses_left,
-    ))
+    PeekRow(vec![
+        found.status.as_str().into_datum(),
+        found.subject.filter(|_| ok).into_datum(),
+        found.payload.into_datum(),
+        found.expires_at.into_datum(),
+        found.uses_left.into_datum(),
+    ])
 }
 
 #[allow(clippy::type_complexity)]
@@ -388,15 +374,7 @@ pub fn redeem(
     purpose: Option<&str>,
     form: default!(Option<RawJsonb>, "NULL"),
     bind: default!(Option<&str>, "NULL"),
-) -> TableIterator<
-    'static,
-    (
-        name!(status, String),
-        name!(subject, Option<String>),
-        name!(payload, Option<RawJsonb>),
-        name!(result, Option<RawJsonb>),
-    ),
-> {
+) -> RedeemRow {
     let row = errors::passing_app_errors(|| {
         Spi::connect_mut(|client| {
             let name = purpose::checked_name(purpose);
@@ -409,7 +387,12 @@ pub fn redeem(
             }
         })
     });
-    TableIterator::once((row.0.as_str().to_owned(), row.1, row.2, row.3))
+    RedeemRow(vec![
+        row.0.as_str().into_datum(),
+        row.1.into_datum(),
+        row.2.into_datum(),
+        row.3.into_datum(),
+    ])
 }
 
 /// redeem() of a stored token: the purpose lookup, the consuming UPDATE and (without an action)
@@ -437,13 +420,12 @@ fn redeem_stored(
         crate::errors::unknown_purpose("purpose", name)
     };
     let purpose = purpose::from_row(name, &row);
-    // Columns 1-8: the purpose, 9: no_action, 10-12: the consumed token.
-    let Some(id) = row.get::<i64>(10).or_raise() else {
+    // Columns 1-8: the purpose, 9: no_action, 10-11: the consumed token (NULL: not consumed).
+    let Some(subject) = row.get::<String>(10).or_raise() else {
         return not_consumed(client, &purpose, &hash, Bind::Presented(bind));
     };
-    let subject: String = row.get(11).or_raise().expect("subject is NOT NULL");
-    let payload: RawJsonb = row.get(12).or_raise().expect("payload is NOT NULL");
-    consumed(client, &purpose, id, subject, payload, form)
+    let payload: RawJsonb = row.get(11).or_raise().expect("payload is NOT NULL");
+    consumed(client, &purpose, &hash, subject, payload, form)
 }
 
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
@@ -503,12 +485,12 @@ macro_rules! consume_update {
            AND expires_at > pg_catalog.clock_timestamp() \
            AND (NOT $3 OR bind_hash IS NULL \
                 OR bind_hash = pg_catalog.sha256(pg_catalog.convert_to($4, 'UTF8'))) \
-         RETURNING id, subject, payload"
+         RETURNING subject, payload"
     };
 }
 const CONSUME: &str = consume_update!();
 /// redeem() of a stored token in one statement: the purpose's columns (none: not defined), then
-/// the consumed token's id, subject and payload (NULL: not consumed). The 'redeemed' event is
+/// the consumed token's subject and payload (NULL: not consumed). The 'redeemed' event is
 /// written here only for purposes without an action.
 const REDEEM_STORED: &str = concat!(
     "WITH p AS (SELECT ",
@@ -516,17 +498,17 @@ const REDEEM_STORED: &str = concat!(
     ", action IS NULL AS no_action FROM linktoken.purposes WHERE name = $2), \
      u AS (",
     consume_update!(),
-    "), e AS (INSERT INTO linktoken.events (event, status, purpose, subject, token_id) \
-            SELECT 'redeemed', 'ok', $2, u.subject, u.id FROM u, p WHERE p.no_action) \
-     SELECT p.*, u.id, u.subject, u.payload FROM p LEFT JOIN u ON true"
+    "), e AS (INSERT INTO linktoken.events (event, status, purpose, subject, token_hash) \
+            SELECT 'redeemed', 'ok', $2, u.subject, $1 FROM u, p WHERE p.no_action) \
+     SELECT p.*, u.subject, u.payload FROM p LEFT JOIN u ON true"
 );
 /// CONSUME and its 'redeemed' audit event in one statement.
 const CONSUME_AND_RECORD: &str = concat!(
     "WITH u AS (",
     consume_update!(),
-    "), e AS (INSERT INTO linktoken.events (event, status, purpose, subject, token_id) \
-            SELECT 'redeemed', 'ok', $2, subject, id FROM u) \
-     SELECT id, subject, payload FROM u"
+    "), e AS (INSERT INTO linktoken.events (event, status, purpose, subject, token_hash) \
+            SELECT 'redeemed', 'ok', $2, subject, $1 FROM u) \
+     SELECT subject, payload FROM u"
 );
 
 /// What a redemption produced: status, and for `ok` the subject, payload and action result.
@@ -577,10 +559,9 @@ pub fn consume(
         ],
     );
     if let Some(r) = rows.into_iter().next() {
-        let id: i64 = r.get(1).or_raise().expect("id is NOT NULL");
-        let subject: String = r.get(2).or_raise().expect("subject is NOT NULL");
-        let payload: RawJsonb = r.get(3).or_raise().expect("payload is NOT NULL");
-        return consumed(client, purpose, id, subject, payload, form);
+        let subject: String = r.get(1).or_raise().expect("subject is NOT NULL");
+        let payload: RawJsonb = r.get(2).or_raise().expect("payload is NOT NULL");
+        return consumed(client, purpose, &hash, subject, payload, form);
     }
     not_consumed(client, purpose, &hash, bind)
 }
@@ -590,7 +571,7 @@ pub fn consume(
 fn consumed(
     client: &mut SpiClient<'_>,
     purpose: &Purpose,
-    id: i64,
+    hash: &token::TokenHash,
     subject: String,
     payload: RawJsonb,
     form: Option<RawJsonb>,
@@ -609,7 +590,7 @@ fn consumed(
         Some(Status::Ok),
         Some(&purpose.name),
         Some(&subject),
-        Some(id),
+        Some(hash.as_slice()),
     );
     (Status::Ok, Some(subject), Some(payload), result)
 }
@@ -634,7 +615,7 @@ fn not_consumed(
         Some(status),
         Some(&purpose.name),
         found.subject.as_deref(),
-        found.id,
+        found.token_hash.as_ref().map(|h| h.as_slice()),
     );
     (status, None, None, None)
 }

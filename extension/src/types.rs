@@ -123,3 +123,101 @@ unsafe impl<'fcx> ArgAbi<'fcx> for RegProcedure {
 }
 
 impl_sql_translatable!(RegProcedure, "regprocedure");
+
+/// Builds the function's one-row result of a composite type declared in the extension's SQL
+/// (e.g. `linktoken.redemption`), from the column values in order. Returning one composite
+/// instead of a one-row set spares a second call of the function (and its SECURITY DEFINER
+/// search_path switch) per statement; `SELECT * FROM linktoken.redeem(...)` still expands it.
+/// The row type is the function's declared result type, taken from the call itself.
+///
+/// # Safety
+/// `fcinfo` is the current call's, and the function returns a composite type with as many
+/// columns as `values`, of the datums' types.
+unsafe fn composite_result(
+    fcinfo: pg_sys::FunctionCallInfo,
+    values: &[Option<pg_sys::Datum>],
+) -> pg_sys::Datum {
+    // SAFETY: the caller's promise; get_call_result_type reads the call's own result type.
+    unsafe {
+        let mut tupdesc: pg_sys::TupleDesc = std::ptr::null_mut();
+        let kind =
+            pg_sys::get_call_result_type(fcinfo, std::ptr::null_mut(), &mut tupdesc as *mut _);
+        assert_eq!(
+            kind,
+            pg_sys::TypeFuncClass::TYPEFUNC_COMPOSITE,
+            "a composite result type"
+        );
+        let tupdesc = pg_sys::BlessTupleDesc(tupdesc);
+        let mut datums: Vec<pg_sys::Datum> = values
+            .iter()
+            .map(|v| v.unwrap_or(pg_sys::Datum::from(0)))
+            .collect();
+        let mut nulls: Vec<bool> = values.iter().map(Option::is_none).collect();
+        let tuple = pg_sys::heap_form_tuple(tupdesc, datums.as_mut_ptr(), nulls.as_mut_ptr());
+        pg_sys::heap_copy_tuple_as_datum(tuple, tupdesc)
+    }
+}
+
+/// Declares a Rust type for one of the extension's composite result types (created in
+/// bootstrap.sql) that a `#[pg_extern]` function can return: its columns' values in order.
+macro_rules! composite_result_type {
+    ($(#[$doc:meta])* $name:ident, $sql:literal) => {
+        $(#[$doc])*
+        pub struct $name(pub Vec<Option<pgrx::pg_sys::Datum>>);
+
+        impl pgrx::datum::IntoDatum for $name {
+            fn into_datum(self) -> Option<pgrx::pg_sys::Datum> {
+                unreachable!("returned through BoxRet, which knows the call")
+            }
+            fn type_oid() -> pgrx::pg_sys::Oid {
+                pgrx::pg_sys::RECORDOID
+            }
+        }
+
+        unsafe impl pgrx::callconv::BoxRet for $name {
+            unsafe fn box_into<'fcx>(
+                self,
+                fcinfo: &mut pgrx::callconv::FcInfo<'fcx>,
+            ) -> pgrx::datum::Datum<'fcx> {
+                // SAFETY: this is the current call, whose declared result type is $sql.
+                unsafe {
+                    let datum = composite_result(fcinfo.as_mut_ptr(), &self.0);
+                    fcinfo.return_raw_datum(datum)
+                }
+            }
+        }
+
+        pgrx::pgrx_sql_entity_graph::impl_sql_translatable!($name, $sql);
+    };
+}
+
+composite_result_type!(
+    /// `linktoken.peek_result`: status, subject, payload, expires_at, uses_left.
+    PeekRow,
+    "@extschema@.peek_result"
+);
+composite_result_type!(
+    /// `linktoken.redemption`: status, subject, payload, result.
+    RedeemRow,
+    "@extschema@.redemption"
+);
+composite_result_type!(
+    /// `linktoken.code_redemption`: status, subject, payload, result, attempts_left.
+    CodeRedeemRow,
+    "@extschema@.code_redemption"
+);
+composite_result_type!(
+    /// `linktoken.landing`: status, purpose, page, uses_left (gateway_peek).
+    LandingRow,
+    "@extschema@.landing"
+);
+composite_result_type!(
+    /// `linktoken.gateway_redemption`: status, purpose, result, page (gateway_redeem).
+    GatewayRedeemRow,
+    "@extschema@.gateway_redemption"
+);
+composite_result_type!(
+    /// `linktoken.token_and_code`: token, code (issue_with_code).
+    TokenAndCodeRow,
+    "@extschema@.token_and_code"
+);

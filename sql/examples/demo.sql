@@ -63,4 +63,4 @@ SELECT status FROM linktoken.peek(:'reset', 'password_reset');
 
 \echo
 \echo '== 8. The audit log: events by token id, never the token'
-SELECT at::time(0) AS at, event, status, purpose, subject, token_id FROM linktoken.events ORDER BY id DESC LIMIT 8;
+SELECT at::time(0) AS at, event, status, purpose, subject, left(encode(token_hash, 'hex'), 12) AS token FROM linktoken.audit ORDER BY at DESC LIMIT 8;

@@ -79,20 +79,21 @@ fn expect(ok: usize, used: usize) -> BTreeMap<String, usize> {
 async fn assert_recorded(c: &Client, token: &str, ok: i64, rejected: i64) {
     let row = c
         .query_one(
-            "SELECT id, use_count, consumed_at IS NOT NULL FROM linktoken.tokens
+            "SELECT use_count, consumed_at IS NOT NULL FROM linktoken.tokens
              WHERE token_hash = sha256(convert_to($1, 'UTF8'))",
             &[&token],
         )
         .await
         .expect("the token's row");
-    let (id, use_count, consumed): (i64, i32, bool) = (row.get(0), row.get(1), row.get(2));
+    let (use_count, consumed): (i32, bool) = (row.get(0), row.get(1));
     assert_eq!(i64::from(use_count), ok, "use_count after the race");
     assert!(consumed, "the token is marked consumed");
     let events: BTreeMap<String, i64> = c
         .query(
-            "SELECT event || coalesce('/' || status, ''), count(*) FROM linktoken.events
-             WHERE token_id = $1 GROUP BY 1",
-            &[&id],
+            // The whole log: the events, and the issue from the token's row (linktoken.audit).
+            "SELECT event || coalesce('/' || status, ''), count(*) FROM linktoken.audit
+             WHERE token_hash = sha256(convert_to($1, 'UTF8')) GROUP BY 1",
+            &[&token],
         )
         .await
         .unwrap()

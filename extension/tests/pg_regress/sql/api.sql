@@ -22,9 +22,11 @@ FROM linktoken.tokens WHERE token_hash = sha256(convert_to(:'tok', 'UTF8'));
 SELECT count(*) AS rows_containing_token
 FROM linktoken.tokens t WHERE t::text LIKE '%' || substr(:'tok', 5, 20) || '%';
 
--- The audit log names the token by id, never by value.
-SELECT event, status, purpose, subject, token_id IS NOT NULL AS has_id
-FROM linktoken.events WHERE subject = 'anna@example.org' ORDER BY id;
+-- The audit log names the token by its hash, never by value; the issue is the token's row
+-- until purge() writes its 'issued' event (linktoken.audit shows both).
+SELECT event, status, purpose, subject, token_hash = sha256(convert_to(:'tok', 'UTF8')) AS names_the_token
+FROM linktoken.audit WHERE subject = 'anna@example.org' ORDER BY at;
+SELECT count(*) AS issued_events_before_purge FROM linktoken.events WHERE event = 'issued' AND subject = 'anna@example.org';
 SELECT count(*) AS events_containing_token
 FROM linktoken.events e WHERE e::text LIKE '%' || substr(:'tok', 5, 20) || '%';
 

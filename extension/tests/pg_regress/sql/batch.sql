@@ -12,12 +12,13 @@ SELECT b.subject, p.status, p.subject = b.subject AS own_subject, p.payload,
 FROM bt b, LATERAL linktoken.peek(b.token, 'bt_invite') p ORDER BY b.n;
 SELECT r.status, r.subject FROM bt b, LATERAL linktoken.redeem(b.token, 'bt_invite') r WHERE b.n = 2;
 SELECT r.status FROM bt b, LATERAL linktoken.redeem(b.token, 'bt_invite') r WHERE b.n = 2;
--- stored as hashes only, with an 'issued' event per token
+-- stored as hashes only; the rows are the record of the issue (no event until purge)
 SELECT count(*) AS rows_stored, bool_and(token_hash = sha256(convert_to(b.token, 'UTF8'))) AS hashes_match
 FROM linktoken.tokens t JOIN bt b ON t.subject = b.subject WHERE t.purpose = 'bt_invite';
 SELECT count(*) AS clear_tokens_stored FROM linktoken.tokens t, bt b
 WHERE t.subject = b.token OR t.payload::text LIKE '%' || b.token || '%';
 SELECT event, count(*) FROM linktoken.events WHERE purpose = 'bt_invite' GROUP BY event ORDER BY event;
+SELECT event, count(*) FROM linktoken.audit WHERE purpose = 'bt_invite' GROUP BY event ORDER BY event;
 -- defaults: payload {} and the purpose's ttl; an empty batch issues nothing
 SELECT p.payload, p.expires_at > now() + interval '47 hours' AS purpose_ttl
 FROM linktoken.issue_batch('bt_invite', ARRAY['bt:4']) b, LATERAL linktoken.peek(b.token, 'bt_invite') p;

@@ -51,3 +51,4 @@ SELECT status FROM linktoken.gateway_peek(:'reset2');
 
 -- The audit log records gateway redemptions like any other.
 SELECT event, status, purpose FROM linktoken.events WHERE purpose LIKE 'gw\_%' OR (event = 'rejected' AND purpose IS NULL) ORDER BY id;
+SELECT event, count(*) FROM linktoken.audit WHERE purpose LIKE 'gw\_%' GROUP BY event ORDER BY event;

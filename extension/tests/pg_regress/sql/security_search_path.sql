@@ -165,7 +165,7 @@ CREATE FUNCTION sp_shared.write_trap() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN PERFORM sp_shared.trap(TG_OP || ' on temp ' || TG_TABLE_NAME); RETURN coalesce(NEW, OLD); END $$;
 CREATE TEMP VIEW tokens AS
-    SELECT 1::bigint AS id, '\x00'::bytea AS token_hash, 'sp_reset'::text AS purpose, 'attacker'::text AS subject,
+    SELECT '\x00'::bytea AS token_hash, 'sp_reset'::text AS purpose, 'attacker'::text AS subject,
            '{"bait": true}'::jsonb AS payload, '2000-01-01'::timestamptz AS created_at,
            'infinity'::timestamptz AS expires_at, NULL::integer AS max_uses, 0 AS use_count,
            NULL::timestamptz AS last_used_at, NULL::timestamptz AS consumed_at, NULL::timestamptz AS revoked_at,
@@ -189,7 +189,7 @@ CREATE TEMP VIEW code_attempts AS
     SELECT 'sp_code'::text AS purpose, 'u:1'::text AS subject, 0 AS failures, 'infinity'::timestamptz AS window_until
     WHERE sp_shared.trap('read temp code_attempts');
 CREATE TEMP TABLE events (id bigint, at timestamptz, event text, status text, purpose text, subject text,
-                          token_id bigint, client_ip text, user_agent text, detail jsonb);
+                          client_ip text, user_agent text, detail jsonb, token_hash bytea);
 CREATE TRIGGER trap_writes BEFORE INSERT OR UPDATE OR DELETE ON events
     FOR EACH ROW EXECUTE FUNCTION sp_shared.write_trap();
 DO $do$
@@ -202,10 +202,9 @@ BEGIN
     END LOOP;
 END
 $do$;
-CREATE TEMP SEQUENCE tokens_id_seq START 900000000;
 CREATE TEMP SEQUENCE events_id_seq START 900000000;
 GRANT ALL ON tokens, purposes, keys, spent, code_attempts, events TO PUBLIC;
-GRANT ALL ON SEQUENCE tokens_id_seq, events_id_seq TO PUBLIC;
+GRANT ALL ON SEQUENCE events_id_seq TO PUBLIC;
 RESET ROLE;
 
 -- Positive control: for ordinary statements of a caller with this search_path, the traps fire
@@ -276,10 +275,9 @@ RESET search_path;
 SELECT what, ran_as FROM sp_shared.attack_log ORDER BY 1;
 SELECT count(*) AS rows_in_temp_events FROM pg_temp.events;
 -- ... and everything went to linktoken's own tables: lifetimes from the real purposes (not the
--- bait's 100 years), ids from the real sequences, the action ran, the audit log has the events.
-SELECT purpose, subject, expires_at - created_at AS lifetime, id < 900000000 AS real_id,
-       use_count, revoked_at IS NOT NULL AS revoked
-FROM linktoken.tokens WHERE purpose LIKE 'sp\_%' ORDER BY purpose, subject, id;
+-- bait's 100 years), ids from the real sequence, the action ran, the audit log has the events.
+SELECT purpose, subject, expires_at - created_at AS lifetime, use_count, revoked_at IS NOT NULL AS revoked
+FROM linktoken.tokens WHERE purpose LIKE 'sp\_%' ORDER BY purpose, subject, use_count, revoked;
 SELECT id, password, reset_at IS NOT NULL AS action_ran FROM sp_app.users;
 SELECT event, status, purpose, count(*) FROM linktoken.events
 WHERE purpose LIKE 'sp\_%' AND id < 900000000 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;

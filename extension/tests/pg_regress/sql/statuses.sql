@@ -80,4 +80,4 @@ SELECT label, (linktoken.peek(t, 'reset')).status AS peek, (linktoken.redeem(t, 
 FROM bad ORDER BY label;
 SELECT status FROM linktoken.peek(:'good', 'reset');
 SELECT count(*) AS rejected_events FROM linktoken.events
-WHERE event = 'rejected' AND status = 'invalid' AND purpose = 'reset' AND token_id IS NULL;
+WHERE event = 'rejected' AND status = 'invalid' AND purpose = 'reset' AND token_hash IS NULL;
