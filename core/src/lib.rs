@@ -9,8 +9,11 @@
 //! * [`form`]: parsing of submitted form bodies (urlencoded and multipart) into JSON.
 //! * [`head_screen`]: the screen of HTTP/1.1 request framing the gateway puts in front of its
 //!   HTTP server (bare LF, NUL, Content-Length with Transfer-Encoding, bad chunks).
+//! * [`conninfo`]: `sslmode` and `sslrootcert` in a libpq connection string (both forms),
+//!   taken out for the gateway's TLS and turned into what to verify.
 
 pub mod code;
+pub mod conninfo;
 pub mod form;
 pub mod head_screen;
 pub mod input;

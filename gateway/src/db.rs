@@ -7,7 +7,6 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use linktoken_core::page::Page;
 use std::time::Duration;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::NoTls;
 
 /// Who is asking, for linktoken.events.
 pub struct ClientContext {
@@ -100,15 +99,14 @@ fn page_from(text: Option<String>) -> Page {
 
 impl Db {
     pub fn new(cfg: &Config) -> Result<Db, String> {
-        let mut pg: tokio_postgres::Config = cfg
-            .database_url
-            .parse()
-            .map_err(|e| format!("--database-url: {e}"))?;
+        // sslmode and sslrootcert as libpq reads them; TLS through rustls (see tls.rs).
+        let (mut pg, tls) =
+            crate::tls::configure(&cfg.database_url).map_err(|e| format!("--database-url: {e}"))?;
         pg.application_name("linktoken-gateway");
         pg.connect_timeout(Duration::from_secs(2));
         let manager = Manager::from_config(
             pg,
-            NoTls,
+            tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },

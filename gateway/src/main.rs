@@ -11,6 +11,7 @@ mod limits;
 mod metrics;
 mod routes;
 mod screen;
+mod tls;
 
 use clap::Parser;
 use hyper::server::conn::http1;
