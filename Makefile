@@ -1,5 +1,5 @@
 # linktoken — see README.md.
-.PHONY: demo test deps install bench clean
+.PHONY: demo test deps install package bench clean
 
 demo:            ## build, start a throwaway cluster and the gateway, show the API and one link per flow
 	scripts/demo.sh
@@ -12,6 +12,9 @@ deps:            ## install what building needs (PostgreSQL 15, headers, libclan
 
 install: deps    ## build and install the extension into PostgreSQL 15
 	scripts/install-extension.sh
+
+package: deps    ## Debian packages (release build) under target/debian/: the extension per PostgreSQL major, the gateway
+	scripts/package.sh
 
 bench:           ## benchmark (release build, throwaway cluster): bench/REPORT.md with charts (~15 min)
 	bench/run.sh

@@ -13,7 +13,10 @@
 #     the purge worker and pg_cron on a second cluster with shared_preload_libraries,
 #     on PostgreSQL 16 and 18 (tests/other-major.sh): pg_regress, upgrade, isolation and the
 #     integration tests of the SQL API, each major with its own build, cluster and tools,
-#     real-browser tests in headless Chromium (tests/browser, screenshots in target/test-output/screenshots)
+#     real-browser tests in headless Chromium (tests/browser, screenshots in target/test-output/screenshots),
+#     the Debian packages (tests/package: postgresql-15-linktoken and linktoken-gateway built with
+#     scripts/package.sh --debug, installed with dpkg, smoke-tested and removed; the source install
+#     of the extension is put back afterwards)
 #  6. a scan for anything shaped like a raw token in every log, table, dump and metric
 #     (tests/scan-secrets.sh, which first proves on planted tokens that it finds them)
 # Fuzzing (scripts/fuzz.sh, 20 s per target) runs after the unit tests.
@@ -111,6 +114,9 @@ done
 
 step "real-browser tests (headless Chromium)"
 OUT="$OUT" tests/browser/run.sh || fail "browser tests"
+
+step "Debian packages: postgresql-15-linktoken and linktoken-gateway, installed with dpkg (tests/package)"
+OUT="$OUT" tests/package/run.sh || fail "Debian packages"
 
 step "no raw token in any log, table, dump or metric"
 cleanup
