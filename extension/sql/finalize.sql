@@ -47,6 +47,11 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.gateway_code_page(text)
 TO linktoken_gateway;
 
+-- 0.5.0: purposes are cached in each backend; every statement that writes the table empties
+-- the caches (of every backend, when it commits).
+CREATE TRIGGER purposes_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.purposes
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.purposes_changed();
+
 COMMENT ON SCHEMA @extschema@ IS 'linktoken: one-time link tokens (see docs/sql-api.md)';
 COMMENT ON TABLE @extschema@.purposes IS 'What tokens are for: lifetime, use limit, re-issue policy and the action redeem runs';
 COMMENT ON TABLE @extschema@.tokens IS 'Issued tokens, stored only as SHA-256 hashes (the primary key); each row is also the record of its issue until purge()';
@@ -98,3 +103,5 @@ COMMENT ON FUNCTION @extschema@.unlock_codes(text, text) IS
 COMMENT ON TABLE @extschema@.code_attempts IS 'Typed-code attempts per purpose and hashed subject (SHA-256 of purpose:subject), counted outside the caller''s transaction';
 COMMENT ON FUNCTION @extschema@.events_append_only() IS
 'Trigger function keeping linktoken.events append-only.';
+COMMENT ON FUNCTION @extschema@.purposes_changed() IS
+'Internal trigger function on linktoken.purposes: empties every backend''s cache of purposes after a write.';

@@ -5,6 +5,8 @@
 --   every append, a BRIN index on at; 'issued' events are written by purge() for the tokens it
 --   deletes; events older than linktoken.event_retention are deleted by purge().
 -- * the view audit: every event and the issue of every token not yet purged.
+-- * no CHECK constraints on tokens and events (PostgreSQL reads them anew for every statement).
+-- * purposes are cached per backend; a statement trigger on purposes empties the caches.
 -- * peek, redeem, redeem_code, gateway_peek, gateway_redeem and issue_with_code return one
 --   composite row instead of a set of one row (SELECT * FROM ... expands it the same way).
 -- Moves existing tokens and events without loss: an event's token id becomes the token's hash
@@ -41,6 +43,10 @@ ALTER TABLE @extschema@.tokens DROP CONSTRAINT tokens_pkey;
 ALTER TABLE @extschema@.tokens DROP CONSTRAINT tokens_token_hash_key;
 ALTER TABLE @extschema@.tokens DROP COLUMN id;   -- drops tokens_id_seq, which it owned
 ALTER TABLE @extschema@.tokens ADD CONSTRAINT tokens_pkey PRIMARY KEY (token_hash);
+-- No CHECK constraints on the two tables every issue and redemption writes (see bootstrap.sql).
+ALTER TABLE @extschema@.tokens DROP CONSTRAINT tokens_token_hash_check,
+    DROP CONSTRAINT tokens_max_uses_check, DROP CONSTRAINT tokens_check;
+ALTER TABLE @extschema@.events DROP CONSTRAINT events_event_check;
 -- The dropped sequence was one of the extension's configuration tables (pg_dump includes their
 -- data); remove it from that list, as ALTER EXTENSION ... DROP would (not allowed in a script).
 UPDATE pg_catalog.pg_extension e SET extconfig = k.cfg, extcondition = k.cond
@@ -174,3 +180,14 @@ COMMENT ON FUNCTION @extschema@.issue_batch(text, text[], jsonb, interval) IS
 'Issues one token per subject for a purpose in one set-based statement and returns (subject, token) in the order given: for large batches (invitations, newsletter unsubscribe links). Same checks and storage (hashes only; the rows are the record of the issue) as issue(); payload and ttl apply to every token. Only for purposes without revoke_previous, min_interval and bind_browser (0A000 otherwise). Role linktoken_issuer.';
 COMMENT ON FUNCTION @extschema@.purge() IS
 'Deletes tokens that expired, were used up or were revoked longer ago than the setting linktoken.retention (default 7 days), in bounded batches, writing each deleted token''s ''issued'' event to linktoken.events; then spent-list entries of expired sealed tokens, idle typed-code counters, and events older than linktoken.event_retention (default 400 days; 0 keeps them). Returns how many tokens and spent-list entries it deleted. Owner only.';
+
+-- Purposes are cached per backend: every statement that writes the table empties the caches.
+CREATE FUNCTION @extschema@."purposes_changed"()
+	RETURNS TRIGGER
+	LANGUAGE c
+	AS 'MODULE_PATHNAME', 'purposes_changed_wrapper';
+REVOKE ALL ON FUNCTION @extschema@.purposes_changed() FROM PUBLIC;
+CREATE TRIGGER purposes_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.purposes
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.purposes_changed();
+COMMENT ON FUNCTION @extschema@.purposes_changed() IS
+'Internal trigger function on linktoken.purposes: empties every backend''s cache of purposes after a write.';

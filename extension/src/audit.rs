@@ -3,30 +3,47 @@
 //! recorded by its SHA-256 (as in linktoken.tokens), never the token.
 
 use crate::errors::OrRaise;
+use crate::gucs;
 use crate::plans;
 use linktoken_core::Status;
 use pgrx::datum::DatumWithOid;
 use pgrx::spi::SpiClient;
 
+/// The client's address and user agent for the audit log, from the `linktoken.client_ip` and
+/// `linktoken.user_agent` settings (NULL when unset), cut as the events table's defaults cut
+/// them: for the statements that pass them explicitly instead of evaluating the defaults.
+pub fn client() -> (Option<String>, Option<String>) {
+    let cut = |value: String, chars: usize| {
+        (!value.is_empty()).then(|| value.chars().take(chars).collect::<String>())
+    };
+    (
+        cut(gucs::setting(&gucs::CLIENT_IP), 64),
+        cut(gucs::setting(&gucs::USER_AGENT), 512),
+    )
+}
+
 /// Records one event about a token (or a token-shaped string that matched nothing).
 pub fn record(
-    client: &mut SpiClient<'_>,
+    spi: &mut SpiClient<'_>,
     event: &str,
     status: Option<Status>,
     purpose: Option<&str>,
     subject: Option<&str>,
     token_hash: Option<&[u8]>,
 ) {
+    let (ip, ua) = client();
     plans::update(
-        client,
-        "INSERT INTO linktoken.events (event, status, purpose, subject, token_hash) \
-             VALUES ($1, $2, $3, $4, $5)",
+        spi,
+        "INSERT INTO linktoken.events (event, status, purpose, subject, token_hash, client_ip, user_agent) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         &[
             event.into(),
             status.map(Status::as_str).into(),
             purpose.into(),
             subject.into(),
             token_hash.into(),
+            ip.into(),
+            ua.into(),
         ],
     );
 }

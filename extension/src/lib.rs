@@ -61,6 +61,7 @@ pub extern "C-unwind" fn _PG_init() {
         unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
     }
     gucs::register();
+    purpose::register_cache_invalidation();
     // SAFETY: reading a flag PostgreSQL sets while it loads shared_preload_libraries.
     if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         worker::register();

@@ -22,13 +22,14 @@ use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys::{self, PgOid};
 use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiTupleTable};
 use std::cell::RefCell;
-use std::collections::HashMap;
 
-/// Kept plans by statement text and whether they may modify data.
-type Cache = HashMap<(&'static str, bool), &'static OwnedPreparedStatement>;
+/// Kept plans by the address of their statement text (a `&'static str`, so one address per
+/// statement) and whether they may modify data. A few dozen at most: a linear scan comparing
+/// addresses costs less than hashing the text of a statement on every call.
+type Cache = Vec<(usize, bool, &'static OwnedPreparedStatement)>;
 
 thread_local! {
-    static PLANS: RefCell<Cache> = RefCell::new(HashMap::new());
+    static PLANS: RefCell<Cache> = const { RefCell::new(Vec::new()) };
 }
 
 /// The kept plan for `sql`, prepared with the argument types of `args` on first use.
@@ -38,7 +39,14 @@ fn plan(
     args: &[DatumWithOid<'_>],
     mutating: bool,
 ) -> &'static OwnedPreparedStatement {
-    if let Some(found) = PLANS.with(|p| p.borrow().get(&(sql, mutating)).copied()) {
+    let key = sql.as_ptr() as usize;
+    let cached = PLANS.with(|p| {
+        p.borrow()
+            .iter()
+            .find(|(k, m, _)| *k == key && *m == mutating)
+            .map(|(_, _, stmt)| *stmt)
+    });
+    if let Some(found) = cached {
         return found;
     }
     let types: Vec<PgOid> = args.iter().map(|a| PgOid::from(a.oid())).collect();
@@ -48,7 +56,7 @@ fn plan(
         client.prepare(sql, &types)
     };
     let kept: &'static OwnedPreparedStatement = Box::leak(Box::new(prepared.or_raise().keep()));
-    PLANS.with(|p| p.borrow_mut().insert((sql, mutating), kept));
+    PLANS.with(|p| p.borrow_mut().push((key, mutating, kept)));
     kept
 }
 

@@ -9,8 +9,11 @@ use linktoken_core::input;
 use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiHeapTupleData};
 use pgrx::{datum::DatumWithOid, PgSqlErrorCode};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 
 /// A purpose as stored.
+#[derive(Clone)]
 pub struct Purpose {
     pub name: String,
     pub ttl: Interval,
@@ -43,10 +46,76 @@ macro_rules! purpose_columns {
          code_digits, max_attempts, bind_browser"
     };
 }
-pub(crate) use purpose_columns;
 
-/// The purpose of that name, if defined.
+thread_local! {
+    /// Purposes as last read, by name: issue and redeem need theirs on every call, and a lookup
+    /// in a statement of its own (or folded into theirs) cost more than the rest of the work.
+    /// Emptied whenever linktoken.purposes may have changed (see [`purposes_changed`]).
+    static CACHE: RefCell<HashMap<String, Purpose>> = RefCell::new(HashMap::new());
+    /// The oid of linktoken.purposes, whose relcache invalidations empty the cache.
+    static PURPOSES_OID: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
+}
+
+/// PostgreSQL calls this when a relation's cached definition must be dropped: for
+/// linktoken.purposes (after any write, through the trigger below) or for all relations.
+unsafe extern "C-unwind" fn purposes_invalidated(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    let ours = PURPOSES_OID.with(Cell::get);
+    if relid == pg_sys::InvalidOid || relid == ours {
+        // try_borrow: never panic inside PostgreSQL's invalidation processing; the cache is
+        // only borrowed for a copy, never across a call into PostgreSQL.
+        CACHE.with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                c.clear();
+            }
+        });
+        PURPOSES_OID.with(|o| o.set(pg_sys::InvalidOid));
+    }
+}
+
+/// Registers the cache's invalidation callback; called once per backend from _PG_init.
+pub fn register_cache_invalidation() {
+    // SAFETY: PostgreSQL's API for relcache callbacks, called while the library loads; the
+    // callback lives as long as the library.
+    unsafe {
+        pg_sys::CacheRegisterRelcacheCallback(Some(purposes_invalidated), pg_sys::Datum::from(0))
+    };
+}
+
+/// Trigger on linktoken.purposes (every statement that writes it, define_purpose and set_page
+/// included): invalidates the table's relcache entry, so every backend's purpose cache is
+/// emptied when this transaction commits (and this backend's at once).
+#[pg_trigger]
+fn purposes_changed<'a>(
+    trigger: &'a pgrx::PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, pgrx::PgTriggerError> {
+    // SAFETY: queues an invalidation message for an existing relation.
+    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(trigger.relid()?) };
+    Ok(None)
+}
+
+/// The purpose of that name, if defined (from the cache when it is there).
 pub fn try_load(client: &SpiClient<'_>, name: &str) -> Option<Purpose> {
+    if let Some(found) = CACHE.with(|c| c.borrow().get(name).cloned()) {
+        return Some(found);
+    }
+    let purpose = read(client, name)?;
+    if PURPOSES_OID.with(Cell::get) == pg_sys::InvalidOid {
+        let oid = plans::select(
+            client,
+            "SELECT 'linktoken.purposes'::pg_catalog.regclass::pg_catalog.oid",
+            &[],
+        )
+        .first()
+        .get_one::<pg_sys::Oid>()
+        .or_raise();
+        PURPOSES_OID.with(|o| o.set(oid.unwrap_or(pg_sys::InvalidOid)));
+    }
+    CACHE.with(|c| c.borrow_mut().insert(name.to_owned(), purpose.clone()));
+    Some(purpose)
+}
+
+/// The purpose of that name as stored now.
+fn read(client: &SpiClient<'_>, name: &str) -> Option<Purpose> {
     let rows = plans::select(
         client,
         concat!(

@@ -172,21 +172,7 @@ pub fn issue_token(
         };
         let token = token::generate(secret_bytes).unwrap_or_else(random_failed);
         let hash = token::hash(&token);
-        let purpose = if with_code {
-            purpose::load(client, purpose)
-        } else {
-            match issue_plain(
-                client,
-                purpose::checked_name(purpose),
-                &hash,
-                subject,
-                payload,
-                ttl,
-            ) {
-                Ok(()) => return (token, None),
-                Err(purpose) => purpose,
-            }
-        };
+        let purpose = purpose::load(client, purpose);
         let code_digits = with_code.then(|| purpose.require_codes());
         if purpose.bind_browser && bind.is_none() {
             crate::errors::raise_with_hint(
@@ -218,11 +204,12 @@ pub fn issue_token(
                 (Some(code), Some(keyed.to_vec()), Some(kid as i32))
             }
         };
+        let (issued_ip, issued_ua) = audit::client();
         plans::update(
             client,
             // The row is the record of the issue (0.5.0: no 'issued' event; see linktoken.audit).
-            "INSERT INTO linktoken.tokens (token_hash, purpose, subject, payload, expires_at, max_uses, code_hash, code_kid, bind_hash) \
-             VALUES ($1, $2, $3, COALESCE($4, '{}'::pg_catalog.jsonb), pg_catalog.now() + $5, $6, $7, $8, $9)",
+            "INSERT INTO linktoken.tokens (token_hash, purpose, subject, payload, expires_at, max_uses, code_hash, code_kid, bind_hash, issued_ip, issued_ua) \
+             VALUES ($1, $2, $3, COALESCE($4, '{}'::pg_catalog.jsonb), pg_catalog.now() + $5, $6, $7, $8, $9, $10, $11)",
             &[
                     hash.as_slice().into(),
                     purpose.name.as_str().into(),
@@ -233,51 +220,12 @@ pub fn issue_token(
                     code_hash.into(),
                     code_kid.into(),
                     bind_hash.into(),
+                    issued_ip.into(),
+                    issued_ua.into(),
                 ],
         );
         (token, code)
     })
-}
-
-/// issue() for a purpose that needs nothing before the INSERT (no revoke_previous, no
-/// min_interval, no browser binding): the purpose lookup and the token row in one statement. Otherwise nothing is written and the purpose comes back for the full path.
-fn issue_plain(
-    client: &mut SpiClient<'_>,
-    name: &str,
-    hash: &token::TokenHash,
-    subject: &str,
-    payload: Option<RawJsonb>,
-    ttl: Option<Interval>,
-) -> Result<(), Purpose> {
-    let rows = plans::update(
-        client,
-        concat!(
-            "WITH p AS (SELECT ",
-            purpose::purpose_columns!(),
-            ", NOT revoke_previous AND min_interval IS NULL AND NOT bind_browser AS plain \
-               FROM linktoken.purposes WHERE name = $2), \
-             t AS (INSERT INTO linktoken.tokens (token_hash, purpose, subject, payload, expires_at, max_uses) \
-                   SELECT $1, $2, $3, COALESCE($4, '{}'::pg_catalog.jsonb), pg_catalog.now() + COALESCE($5, p.ttl), p.max_uses \
-                   FROM p WHERE p.plain \
-                   RETURNING 1) \
-             SELECT p.*, EXISTS (SELECT 1 FROM t) FROM p"
-        ),
-        &[
-            hash.as_slice().into(),
-            name.into(),
-            subject.into(),
-            payload.into(),
-            ttl.into(),
-        ],
-    );
-    let Some(row) = rows.into_iter().next() else {
-        crate::errors::unknown_purpose("purpose", name)
-    };
-    // Columns 1-8: the purpose, 9: plain, 10: inserted.
-    if row.get::<bool>(10).or_raise().unwrap_or(false) {
-        return Ok(());
-    }
-    Err(purpose::from_row(name, &row))
 }
 
 /// Serialises concurrent issues for one subject and purpose (an advisory lock), so that
@@ -379,7 +327,6 @@ pub fn redeem(
         Spi::connect_mut(|client| {
             let name = purpose::checked_name(purpose);
             match sealed_api::present(client, token) {
-                Presented::Stored(hash) => redeem_stored(client, name, hash, form, bind),
                 presented => {
                     let purpose = purpose::load(client, Some(name));
                     consume(client, &purpose, presented, form, Bind::Presented(bind))
@@ -393,39 +340,6 @@ pub fn redeem(
         row.2.into_datum(),
         row.3.into_datum(),
     ])
-}
-
-/// redeem() of a stored token: the purpose lookup, the consuming UPDATE and (without an action)
-/// the 'redeemed' event in one statement, the common case in one executor run. Anything but a
-/// plain success continues like consume().
-fn redeem_stored(
-    client: &mut SpiClient<'_>,
-    name: &str,
-    hash: token::TokenHash,
-    form: Option<RawJsonb>,
-    bind: Option<&str>,
-) -> Redeemed {
-    let rows = plans::update(
-        client,
-        REDEEM_STORED,
-        &[
-            hash.as_slice().into(),
-            name.into(),
-            true.into(),
-            bind.into(),
-        ],
-    );
-    let Some(row) = rows.into_iter().next() else {
-        // No such purpose: the error rolls the statement back with the transaction.
-        crate::errors::unknown_purpose("purpose", name)
-    };
-    let purpose = purpose::from_row(name, &row);
-    // Columns 1-8: the purpose, 9: no_action, 10-11: the consumed token (NULL: not consumed).
-    let Some(subject) = row.get::<String>(10).or_raise() else {
-        return not_consumed(client, &purpose, &hash, Bind::Presented(bind));
-    };
-    let payload: RawJsonb = row.get(11).or_raise().expect("payload is NOT NULL");
-    consumed(client, &purpose, &hash, subject, payload, form)
 }
 
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
@@ -489,25 +403,13 @@ macro_rules! consume_update {
     };
 }
 const CONSUME: &str = consume_update!();
-/// redeem() of a stored token in one statement: the purpose's columns (none: not defined), then
-/// the consumed token's subject and payload (NULL: not consumed). The 'redeemed' event is
-/// written here only for purposes without an action.
-const REDEEM_STORED: &str = concat!(
-    "WITH p AS (SELECT ",
-    purpose::purpose_columns!(),
-    ", action IS NULL AS no_action FROM linktoken.purposes WHERE name = $2), \
-     u AS (",
-    consume_update!(),
-    "), e AS (INSERT INTO linktoken.events (event, status, purpose, subject, token_hash) \
-            SELECT 'redeemed', 'ok', $2, u.subject, $1 FROM u, p WHERE p.no_action) \
-     SELECT p.*, u.subject, u.payload FROM p LEFT JOIN u ON true"
-);
-/// CONSUME and its 'redeemed' audit event in one statement.
+/// CONSUME and its 'redeemed' audit event in one statement; $5 and $6 the client's address and
+/// user agent (audit::client).
 const CONSUME_AND_RECORD: &str = concat!(
     "WITH u AS (",
     consume_update!(),
-    "), e AS (INSERT INTO linktoken.events (event, status, purpose, subject, token_hash) \
-            SELECT 'redeemed', 'ok', $2, subject, $1 FROM u) \
+    "), e AS (INSERT INTO linktoken.events (event, status, purpose, subject, token_hash, client_ip, user_agent) \
+            SELECT 'redeemed', 'ok', $2, subject, $1, $5, $6 FROM u) \
      SELECT subject, payload FROM u"
 );
 
@@ -543,21 +445,20 @@ pub fn consume(
     };
     // Without an action, the 'redeemed' event is written by the same statement (one executor
     // run instead of two); with one, it follows the action, as the action may write events too.
+    let mut args = vec![
+        hash.as_slice().into(),
+        purpose.name.as_str().into(),
+        check_bind.into(),
+        bind_value.into(),
+    ];
+    let (ip, ua) = audit::client();
     let sql = if purpose.action.is_none() {
+        args.extend([ip.as_deref().into(), ua.as_deref().into()]);
         CONSUME_AND_RECORD
     } else {
         CONSUME
     };
-    let rows = plans::update(
-        client,
-        sql,
-        &[
-            hash.as_slice().into(),
-            purpose.name.as_str().into(),
-            check_bind.into(),
-            bind_value.into(),
-        ],
-    );
+    let rows = plans::update(client, sql, &args);
     if let Some(r) = rows.into_iter().next() {
         let subject: String = r.get(1).or_raise().expect("subject is NOT NULL");
         let payload: RawJsonb = r.get(2).or_raise().expect("payload is NOT NULL");
