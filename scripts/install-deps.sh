@@ -45,6 +45,7 @@ BASE_PACKAGES=(
     postgresql-15 postgresql-server-dev-15 postgresql-client-15
     libclang-dev clang sudo pkg-config libssl-dev ca-certificates
     gcc libc6-dev make
+    openssl   # the throwaway CA of the gateway's TLS test (tests/integration/tests/gateway_tls.rs)
 )
 
 log() { printf 'install-deps: %s\n' "$*"; }

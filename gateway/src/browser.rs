@@ -120,7 +120,7 @@ impl CrossSite {
 }
 
 /// The single header with this name: Ok(None) when absent, Err when repeated or not text.
-fn single<'h>(headers: &'h HeaderMap, name: header::HeaderName) -> Result<Option<&'h str>, ()> {
+fn single(headers: &HeaderMap, name: header::HeaderName) -> Result<Option<&str>, ()> {
     let mut values = headers.get_all(name).iter();
     let first = values.next();
     if values.next().is_some() {

@@ -28,7 +28,7 @@ impl From<tokio_postgres::Error> for DbError {
     fn from(e: tokio_postgres::Error) -> DbError {
         let Some(db) = e.as_db_error() else {
             // No server answer at all: the connection is gone.
-            return DbError::Unavailable(e.to_string());
+            return DbError::Unavailable(with_causes(&e));
         };
         let code = db.code().code();
         // Class 22 (data exception) and 23 (integrity constraint violation) from an action or the
@@ -50,8 +50,25 @@ impl From<tokio_postgres::Error> for DbError {
 
 impl From<deadpool_postgres::PoolError> for DbError {
     fn from(e: deadpool_postgres::PoolError) -> DbError {
-        DbError::Unavailable(e.to_string())
+        DbError::Unavailable(with_causes(&e))
     }
+}
+
+/// An error with the errors that caused it, for the log: "db error" alone hides that the server
+/// refused the login, or why a TLS handshake failed. (Neither a connection string nor a
+/// password is part of these messages.)
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// What a link click finds.
@@ -65,7 +82,6 @@ pub struct Landing {
 pub struct CodeRedemption {
     pub status: String,
     pub result: Option<serde_json::Value>,
-    pub attempts_left: Option<i32>,
 }
 
 /// What a form post did.
@@ -81,7 +97,7 @@ const PRELUDE: &str = "SELECT pg_catalog.set_config('linktoken.client_ip', $1, t
                               pg_catalog.set_config('statement_timeout', $3, true)";
 const PEEK: &str = "SELECT status, page::text, purpose FROM linktoken.gateway_peek($1, $2)";
 const CODE_PAGE: &str = "SELECT linktoken.gateway_code_page($1)::text";
-const REDEEM_CODE: &str = "SELECT status, result::text, attempts_left \
+const REDEEM_CODE: &str = "SELECT status, result::text \
                            FROM linktoken.redeem_code($1, $2, $3, $4::text::jsonb)";
 const REDEEM: &str =
     "SELECT status, result::text, page::text, purpose FROM linktoken.gateway_redeem($1, $2::text::jsonb, $3)";
@@ -245,7 +261,6 @@ impl Db {
         let redemption = CodeRedemption {
             status: row.get(0),
             result: result.and_then(|r| serde_json::from_str(&r).ok()),
-            attempts_left: row.get(2),
         };
         tx.commit().await?;
         Ok(redemption)

@@ -131,7 +131,11 @@ async fn action_errors_reach_callers_as_raised() {
         }
     };
     let custom = fails(r#"{"mode": "custom"}"#).await;
-    assert_eq!(custom.code().code(), "AB123", "the custom SQLSTATE survives");
+    assert_eq!(
+        custom.code().code(),
+        "AB123",
+        "the custom SQLSTATE survives"
+    );
     assert_eq!(custom.message(), "custom refusal");
     assert_eq!(custom.detail(), Some("the detail"));
     assert_eq!(custom.hint(), Some("the hint"));
@@ -156,7 +160,9 @@ async fn action_errors_reach_callers_as_raised() {
     let taken = http::post_form(gw.addr, &path, &[("email", "taken@example.org")]);
     assert_eq!(taken.status, 422, "class 23 from the action is 422");
     assert!(
-        taken.body.contains("duplicate key value violates unique constraint"),
+        taken
+            .body
+            .contains("duplicate key value violates unique constraint"),
         "the action's message is shown: {}",
         taken.body
     );

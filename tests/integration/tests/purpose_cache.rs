@@ -34,7 +34,11 @@ async fn purpose_changes_reach_every_session() {
     .unwrap();
     assert_eq!(issued_ttl(&b, &p).await, 7200.0);
     // ... and session a, whose cache held the old purpose, sees it in its next transaction.
-    assert_eq!(issued_ttl(&a, &p).await, 7200.0, "define_purpose from another session");
+    assert_eq!(
+        issued_ttl(&a, &p).await,
+        7200.0,
+        "define_purpose from another session"
+    );
 
     // A direct write to the table (by its owner) empties the caches too.
     b.execute(
@@ -43,7 +47,11 @@ async fn purpose_changes_reach_every_session() {
     )
     .await
     .unwrap();
-    assert_eq!(issued_ttl(&a, &p).await, 10800.0, "UPDATE linktoken.purposes");
+    assert_eq!(
+        issued_ttl(&a, &p).await,
+        10800.0,
+        "UPDATE linktoken.purposes"
+    );
 
     // A change that is rolled back reaches nobody, not even the session that made it.
     a.batch_execute("BEGIN").await.unwrap();
@@ -53,7 +61,11 @@ async fn purpose_changes_reach_every_session() {
     )
     .await
     .unwrap();
-    assert_eq!(issued_ttl(&a, &p).await, 14400.0, "inside its own transaction");
+    assert_eq!(
+        issued_ttl(&a, &p).await,
+        14400.0,
+        "inside its own transaction"
+    );
     a.batch_execute("ROLLBACK").await.unwrap();
     assert_eq!(issued_ttl(&a, &p).await, 10800.0, "after its rollback");
     assert_eq!(issued_ttl(&b, &p).await, 10800.0, "in the other session");
