@@ -5,6 +5,7 @@
 //! * [`input`]: validation of app-supplied arguments.
 //! * [`code`]: typed numeric codes (generation, keyed hashing, constant-time checks).
 //! * [`sealed`]: sealed (stateless, encrypted) tokens.
+//! * [`mailbox`]: the secret part of an outbox message, sealed to the mailer's public key.
 //! * [`page`]: a purpose's landing page and the checks of a submitted form.
 //! * [`form`]: parsing of submitted form bodies (urlencoded and multipart) into JSON.
 //! * [`head_screen`]: the screen of HTTP/1.1 request framing the gateway puts in front of its
@@ -17,6 +18,7 @@ pub mod conninfo;
 pub mod form;
 pub mod head_screen;
 pub mod input;
+pub mod mailbox;
 pub mod page;
 pub mod sealed;
 pub mod status;
