@@ -122,9 +122,30 @@ pub fn bind_value(arg: &'static str, bind: &str) -> Result<(), InputError> {
     Ok(())
 }
 
+/// The key under which requests for an identifier (what a person typed into a request form)
+/// are counted: SHA-256 of `purpose:` and the identifier as people type it in different ways
+/// (case, surrounding spaces). Identifiers that match no one are counted too, so only this hash
+/// is ever stored.
+pub fn identifier_key(purpose: &str, identifier: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(purpose.as_bytes());
+    h.update(b":");
+    h.update(identifier.trim().to_lowercase().as_bytes());
+    h.finalize().into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identifier_keys_ignore_case_and_surrounding_spaces() {
+        let k = identifier_key("login", "Anna@Example.org");
+        assert_eq!(k, identifier_key("login", "  anna@example.org "));
+        assert_ne!(k, identifier_key("login", "anna@example.com"));
+        assert_ne!(k, identifier_key("signup", "anna@example.org"));
+    }
 
     #[test]
     fn purpose_names() {

@@ -50,7 +50,8 @@ CREATE TABLE @extschema@.purposes (
     min_interval    interval CHECK (min_interval > interval '0'), -- 0.2.0: least time between two tokens of a subject
     code_digits     integer CHECK (code_digits BETWEEN 6 AND 10), -- 0.2.0: typed codes (NULL: none)
     max_attempts    integer NOT NULL DEFAULT 5 CHECK (max_attempts > 0), -- 0.2.0: wrong codes before the lock
-    bind_browser    boolean NOT NULL DEFAULT false -- 0.2.0: links work only with the issuing browser's bind value
+    bind_browser    boolean NOT NULL DEFAULT false, -- 0.2.0: links work only with the issuing browser's bind value
+    resolver        regprocedure -- 0.6.0: (identifier text, OUT subject text, OUT address text), for linktoken.request
 );
 
 -- 0.5.0: the one-row results of peek, redeem, redeem_code, gateway_peek, gateway_redeem and

@@ -7,7 +7,7 @@ DO $$
 DECLARE
     r text;
 BEGIN
-    FOREACH r IN ARRAY ARRAY['linktoken_issuer', 'linktoken_gateway'] LOOP
+    FOREACH r IN ARRAY ARRAY['linktoken_issuer', 'linktoken_gateway', 'linktoken_mailer'] LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
             EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
         ELSIF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r
@@ -21,13 +21,18 @@ END
 $$;
 COMMENT ON ROLE linktoken_issuer IS 'linktoken: may issue, peek, revoke and revoke_subject (grant it to the application''s login role)';
 COMMENT ON ROLE linktoken_gateway IS 'linktoken: may peek and redeem only (grant it to the gateway''s login role)';
+COMMENT ON ROLE linktoken_mailer IS 'linktoken: may read linktoken.outbox and mark its messages sent or failed (grant it to the mailer''s login role)';
 
 REVOKE ALL ON SCHEMA @extschema@ FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA @extschema@ FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA @extschema@ FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA @extschema@ FROM PUBLIC;
 
-GRANT USAGE ON SCHEMA @extschema@ TO linktoken_issuer, linktoken_gateway;
+GRANT USAGE ON SCHEMA @extschema@ TO linktoken_issuer, linktoken_gateway, linktoken_mailer;
+GRANT SELECT ON @extschema@.outbox TO linktoken_mailer;
+GRANT UPDATE (sent_at, attempts, last_error, next_attempt_at) ON @extschema@.outbox TO linktoken_mailer;
+GRANT EXECUTE ON FUNCTION @extschema@.request(text, text, text) TO linktoken_issuer, linktoken_gateway;
+GRANT EXECUTE ON FUNCTION @extschema@.gateway_request_page(text) TO linktoken_gateway;
 GRANT EXECUTE ON FUNCTION
     @extschema@.issue(text, text, jsonb, interval, text),
     @extschema@.issue_batch(text, text[], jsonb, interval),
@@ -58,8 +63,8 @@ COMMENT ON TABLE @extschema@.tokens IS 'Issued tokens, stored only as SHA-256 ha
 COMMENT ON TABLE @extschema@.events IS 'Append-only audit log: redeemed, rejected, revoked, unlocked, purged, and issued (written by purge() for the tokens it deletes); tokens by hash, never tokens. Older than linktoken.event_retention: deleted by purge()';
 COMMENT ON VIEW @extschema@.audit IS 'The whole audit log: linktoken.events and the issue of every token not yet purged (from its row in linktoken.tokens). Owner only.';
 
-COMMENT ON FUNCTION @extschema@.define_purpose(text, interval, integer, boolean, regprocedure, interval, integer, integer, boolean) IS
-'Creates or updates a purpose. ttl: lifetime of its tokens; max_uses: uses per token (NULL = unlimited); revoke_previous: issuing revokes the subject''s other outstanding tokens of this purpose; action: a SECURITY DEFINER function (subject text, payload jsonb, form jsonb) RETURNS jsonb with a pinned search_path, run by redeem in the same transaction; min_interval: least time between two tokens for one subject (issue raises 53400 sooner); code_digits: 6 to 10 for typed codes (issue_with_code, redeem_code), NULL for none; max_attempts: typed-code attempts per subject within a window of the ttl before its codes (never its links) are locked for the rest of the window; bind_browser: links work only with the bind value of the browser that asked for them (status unbound otherwise; codes still work). Owner only.';
+COMMENT ON FUNCTION @extschema@.define_purpose(text, interval, integer, boolean, regprocedure, interval, integer, integer, boolean, regprocedure) IS
+'Creates or updates a purpose. ttl: lifetime of its tokens; max_uses: uses per token (NULL = unlimited); revoke_previous: issuing revokes the subject''s other outstanding tokens of this purpose; action: a SECURITY DEFINER function (subject text, payload jsonb, form jsonb) RETURNS jsonb with a pinned search_path, run by redeem in the same transaction; min_interval: least time between two tokens for one subject (issue raises 53400 sooner); code_digits: 6 to 10 for typed codes (issue_with_code, redeem_code), NULL for none; max_attempts: typed-code attempts per subject within a window of the ttl before its codes (never its links) are locked for the rest of the window; bind_browser: links work only with the bind value of the browser that asked for them (status unbound otherwise; codes still work); resolver: a SECURITY DEFINER function (identifier text, OUT subject text, OUT address text) with a pinned search_path, which maps what a person typed to the subject and mail address, for request(). Owner only.';
 COMMENT ON FUNCTION @extschema@.issue(text, text, jsonb, interval, text) IS
 'Issues a token for (purpose, subject) and returns it: the only moment it exists in clear; only its SHA-256 is stored. payload travels with the token to peek/redeem and the action (64 KiB at most); ttl NULL takes the purpose''s. bind: the value of a random cookie set in the browser that asked (required for bind_browser purposes; only its hash is stored). Role linktoken_issuer.';
 COMMENT ON FUNCTION @extschema@.issue_batch(text, text[], jsonb, interval) IS
@@ -105,3 +110,12 @@ COMMENT ON FUNCTION @extschema@.events_append_only() IS
 'Trigger function keeping linktoken.events append-only.';
 COMMENT ON FUNCTION @extschema@.purposes_changed() IS
 'Internal trigger function on linktoken.purposes: empties every backend''s cache of purposes after a write.';
+COMMENT ON FUNCTION @extschema@.request(text, text, text) IS
+'The request form''s half of a flow ("enter your email"): resolves identifier with the purpose''s resolver and, for a known one, issues the purpose''s token (and code; bound to bind for bind_browser purposes) and puts one message into linktoken.outbox, its secret part sealed to the mailer''s key, in this transaction. Returns nothing and raises nothing whatever the identifier: unknown, throttled by min_interval, or over linktoken.requests_per_identifier within linktoken.request_window (counted for unknown identifiers too) all look the same; the audit log has a ''requested'' event (by subject, or by a hash of the identifier). Roles linktoken_issuer, linktoken_gateway.';
+COMMENT ON FUNCTION @extschema@.set_mailer_key(bytea) IS
+'Sets the mailer''s X25519 public key (32 bytes, from linktoken-gateway mailer keygen): new messages are sealed to it; earlier keys are retired, and their messages stay readable by a mailer that still holds their private keys until sent. Returns the key''s id. Owner only.';
+COMMENT ON FUNCTION @extschema@.gateway_request_page(text) IS
+'For the gateway''s GET /request/{purpose}: the purpose''s landing page if it has a resolver, else NULL. Role linktoken_gateway.';
+COMMENT ON TABLE @extschema@.outbox IS 'Messages for the mailer: address and expiry in clear, the link token and code sealed to the mailer''s public key; readable by linktoken_mailer only';
+COMMENT ON TABLE @extschema@.mailer_keys IS 'The mailer''s public keys; messages are sealed to the newest one not retired';
+COMMENT ON TABLE @extschema@.request_counts IS 'Requests per purpose and hashed identifier within the current window (linktoken.request_window)';

@@ -32,6 +32,152 @@ mod unguarded {
     }
 }
 
+/// What linktoken runs an app function for, and what that asks of it.
+pub struct Role {
+    /// "action", "resolver": in messages.
+    pub what: &'static str,
+    /// The signature it must have, as said in messages.
+    pub signature: &'static str,
+    /// Why it has that signature.
+    pub signature_hint: &'static str,
+    /// Whether a function has it: the index of the column of [`SHAPE`] that says so.
+    shape_column: usize,
+}
+
+/// Actions: run by redeem with the token's subject and payload and the submitted form.
+pub const ACTION: Role = Role {
+    what: "action",
+    signature: "(subject text, payload jsonb, form jsonb) RETURNS jsonb",
+    signature_hint: "Actions receive the token's subject and payload and the submitted form, and return a jsonb result (or NULL).",
+    shape_column: 3,
+};
+
+/// Resolvers: run by request() with what a person typed (an email address).
+pub const RESOLVER: Role = Role {
+    what: "resolver",
+    signature: "(identifier text, OUT subject text, OUT address text)",
+    signature_hint: "Resolvers receive what the person typed and return the subject and the mail address to send to, or NULLs when there is none.",
+    shape_column: 4,
+};
+
+/// A function's name, kind and shape, whether it is SECURITY DEFINER and pins its search_path.
+const SHAPE: &str = "\
+SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text,
+       p.prokind = 'f' AND NOT p.proretset,
+       p.prorettype = 'pg_catalog.jsonb'::pg_catalog.regtype AND p.pronargs = 3
+         AND p.proargtypes[0] = 'pg_catalog.text'::pg_catalog.regtype
+         AND p.proargtypes[1] = 'pg_catalog.jsonb'::pg_catalog.regtype
+         AND p.proargtypes[2] = 'pg_catalog.jsonb'::pg_catalog.regtype,
+       p.prorettype = 'pg_catalog.record'::pg_catalog.regtype AND p.pronargs = 1
+         AND p.proargtypes[0] = 'pg_catalog.text'::pg_catalog.regtype
+         AND p.proallargtypes = ARRAY['pg_catalog.text'::pg_catalog.regtype, 'pg_catalog.text'::pg_catalog.regtype,
+                                      'pg_catalog.text'::pg_catalog.regtype]::pg_catalog.oid[]
+         AND p.proargmodes = ARRAY['i', 'o', 'o']::pg_catalog.\"char\"[],
+       p.prosecdef,
+       COALESCE((SELECT pg_catalog.bool_or(c LIKE 'search_path=%') FROM pg_catalog.unnest(p.proconfig) AS c), false)
+FROM pg_catalog.pg_proc p WHERE p.oid = $1";
+
+/// Checks, when a purpose is defined, that a function can serve in `role`: a plain function of
+/// the role's signature, SECURITY DEFINER with a pinned search_path whose schemas only its
+/// owner may create in, so that it runs with its own owner's privileges, never the extension
+/// owner's, and nobody else's code. Raises 22023 (42883 for a function that does not exist).
+pub fn check(client: &SpiClient<'_>, function: pg_sys::Oid, role: &Role) {
+    let Some(row) = plans::select(client, SHAPE, &[DatumWithOid::from(function)])
+        .into_iter()
+        .next()
+    else {
+        crate::errors::raise(
+            pgrx::PgSqlErrorCode::ERRCODE_UNDEFINED_FUNCTION,
+            format!("{} does not exist", role.what),
+        )
+    };
+    let name: String = row.get(1).or_raise().unwrap_or_default();
+    let flag = |column: usize| row.get::<bool>(column).or_raise().unwrap_or(false);
+    let bad = |why: String, hint: &str| -> ! {
+        crate::errors::raise_with_hint(
+            pgrx::PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            why,
+            hint,
+        )
+    };
+    let what = role.what;
+    if !flag(2) || !flag(role.shape_column) {
+        bad(
+            format!("{what} {name} must be a function {}", role.signature),
+            role.signature_hint,
+        );
+    }
+    if !flag(5) {
+        bad(
+            format!("{what} {name} must be SECURITY DEFINER"),
+            "linktoken runs with the extension owner's privileges; a SECURITY DEFINER function runs with its own owner's instead. \
+             ALTER FUNCTION ... SECURITY DEFINER SET search_path = <schemas>, pg_catalog, pg_temp.",
+        );
+    }
+    if !flag(6) {
+        bad(
+            format!("{what} {name} must pin its search_path"),
+            "ALTER FUNCTION ... SET search_path = <schemas>, pg_catalog, pg_temp.",
+        );
+    }
+    let open = unsafe_schemas(client, function);
+    if !open.is_empty() {
+        bad(
+            format!(
+                "{what} {name} pins a search_path with schemas where other roles may create objects: {}",
+                open.join(", ")
+            ),
+            OPEN_SCHEMA_HINT,
+        );
+    }
+}
+
+/// Checks again, before each call, what may have changed since the purpose was defined: the
+/// function still exists (42883), is still SECURITY DEFINER with a pinned search_path, and
+/// nobody else may create in the schemas of that path (42501). Nothing has been run then.
+pub fn recheck(client: &SpiClient<'_>, function: pg_sys::Oid, role: &Role, purpose: &str) {
+    let what = role.what;
+    let Some(row) = plans::select(client, SHAPE, &[DatumWithOid::from(function)])
+        .into_iter()
+        .next()
+    else {
+        crate::errors::raise_with_hint(
+            pgrx::PgSqlErrorCode::ERRCODE_UNDEFINED_FUNCTION,
+            format!("the {what} of purpose \"{purpose}\" no longer exists"),
+            "Re-create the function and call linktoken.define_purpose again with it.",
+        )
+    };
+    let safe = row.get::<bool>(5).or_raise().unwrap_or(false)
+        && row.get::<bool>(6).or_raise().unwrap_or(false);
+    if !safe {
+        crate::errors::raise_with_hint(
+            pgrx::PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!(
+                "the {what} of purpose \"{purpose}\" is no longer SECURITY DEFINER with a pinned search_path; refusing to run it"
+            ),
+            "ALTER FUNCTION ... SECURITY DEFINER SET search_path = <schemas>, pg_catalog, pg_temp.",
+        );
+    }
+    let open = unsafe_schemas(client, function);
+    if !open.is_empty() {
+        crate::errors::raise_with_hint(
+            pgrx::PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!(
+                "the {what} of purpose \"{purpose}\" pins a search_path with schemas where other roles may create objects ({}); refusing to run it",
+                open.join(", ")
+            ),
+            OPEN_SCHEMA_HINT,
+        );
+    }
+}
+
+/// What to do about an app function whose search_path names a schema others may create in.
+const OPEN_SCHEMA_HINT: &str =
+    "Another role could plant a function or operator there that the function \
+    would run with its owner's privileges. Put the function's objects in a schema only its owner may \
+    create in (CREATE SCHEMA app AUTHORIZATION app_owner) and pin that: \
+    ALTER FUNCTION ... SET search_path = app, pg_catalog, pg_temp. Every schema named must exist.";
+
 /// The schemas of a function's pinned search_path, in order, as PostgreSQL parses the setting
 /// (its own SplitIdentifierString: quotes, case folding). None when it does not parse.
 fn split_search_path(path: &str) -> Option<Vec<String>> {

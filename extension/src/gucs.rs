@@ -11,6 +11,10 @@ pub static EVENT_RETENTION_SECONDS: GucSetting<i32> = GucSetting::<i32>::new(400
 /// Set by purge() for its own transaction while it deletes old events (the append-only trigger
 /// lets those deletes through); superusers only.
 pub static PURGING_EVENTS: GucSetting<bool> = GucSetting::<bool>::new(false);
+/// Requests request() takes for one identifier (and purpose) per window before it ignores them.
+pub static REQUESTS_PER_IDENTIFIER: GucSetting<i32> = GucSetting::<i32>::new(5);
+/// The window of that count, in seconds.
+pub static REQUEST_WINDOW_SECONDS: GucSetting<i32> = GucSetting::<i32>::new(3600);
 /// Secret bytes in newly issued tokens (16 to 32).
 pub static TOKEN_BYTES: GucSetting<i32> =
     GucSetting::<i32>::new(token::DEFAULT_SECRET_BYTES as i32);
@@ -41,6 +45,26 @@ pub fn register() {
         c"Events in linktoken.events older than this are deleted by purge(). Accepts units: '400d'.",
         &EVENT_RETENTION_SECONDS,
         0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"linktoken.requests_per_identifier",
+        c"How many requests linktoken.request() takes for one identifier within linktoken.request_window.",
+        c"Further requests for it are ignored silently (recorded as 'requested'/'capped'), known identifiers or not.",
+        &REQUESTS_PER_IDENTIFIER,
+        1,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"linktoken.request_window",
+        c"The window of linktoken.requests_per_identifier.",
+        c"Accepts units: '1h', '15min'.",
+        &REQUEST_WINDOW_SECONDS,
+        1,
         i32::MAX,
         GucContext::Suset,
         GucFlags::UNIT_S,

@@ -12,6 +12,7 @@
 //! * [`codes`] holds issue_with_code, redeem_code and unlock_codes (typed codes and their lock)
 //! * [`attempts`] counts typed-code attempts in transactions of their own (a dynamic worker)
 //! * [`sealed_api`] holds seal, rotate_key, retire_key and the sealed halves of lookup/redeem
+//! * [`request`] holds request(), set_mailer_key() and gateway_request_page() (the request form)
 //! * [`purge`] holds purge()
 //! * [`audit`] writes the append-only events log
 //! * [`gucs`] registers the `linktoken.*` settings
@@ -36,6 +37,7 @@ mod gucs;
 mod plans;
 mod purge;
 mod purpose;
+mod request;
 mod sealed_api;
 mod tokens;
 mod types;
@@ -48,6 +50,7 @@ extension_sql_file!(
     "../sql/throttle_and_triggers.sql",
     requires = ["bootstrap", tokens::revoke_subject]
 );
+extension_sql_file!("../sql/requests.sql", requires = ["bootstrap"]);
 extension_sql_file!("../sql/finalize.sql", finalize);
 
 #[pg_guard]

@@ -80,15 +80,34 @@ pub fn purge() -> i64 {
             .get_one::<i64>()
             .or_raise()
             .unwrap_or(0);
+        // Outbox messages sent, or whose token expired, longer ago than the retention (their
+        // sealed part is of no use then), and request counters whose window ended as long ago.
+        let messages: i64 = client
+            .update(
+                "WITH gone AS (DELETE FROM linktoken.outbox \
+                   WHERE sent_at < pg_catalog.now() - pg_catalog.make_interval(secs => $1) \
+                      OR expires_at < pg_catalog.now() - pg_catalog.make_interval(secs => $1) RETURNING 1), \
+                 counts AS (DELETE FROM linktoken.request_counts \
+                   WHERE window_until < pg_catalog.now() - pg_catalog.make_interval(secs => $1) RETURNING 1) \
+                 SELECT (SELECT pg_catalog.count(*) FROM gone) + (SELECT pg_catalog.count(*) FROM counts)",
+                None,
+                &[f64::from(retention).into()],
+            )
+            .or_raise()
+            .first()
+            .get_one::<i64>()
+            .or_raise()
+            .unwrap_or(0);
         let events = purge_events(client);
-        if deleted > 0 || counters > 0 || events > 0 {
+        if deleted > 0 || counters > 0 || events > 0 || messages > 0 {
             client
                 .update(
                     "INSERT INTO linktoken.events (event, detail) \
                      VALUES ('purged', pg_catalog.jsonb_build_object('tokens', $1, 'retention_seconds', $2, \
-                                                                      'code_attempt_counters', $3, 'events', $4))",
+                                                                      'code_attempt_counters', $3, 'events', $4, \
+                                                                      'outbox_and_request_counters', $5))",
                     None,
-                    &[deleted.into(), retention.into(), counters.into(), events.into()],
+                    &[deleted.into(), retention.into(), counters.into(), events.into(), messages.into()],
                 )
                 .or_raise();
         }

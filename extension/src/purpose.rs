@@ -8,7 +8,7 @@ use crate::types::RegProcedure;
 use linktoken_core::input;
 use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiHeapTupleData};
-use pgrx::{datum::DatumWithOid, PgSqlErrorCode};
+use pgrx::PgSqlErrorCode;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
@@ -28,6 +28,8 @@ pub struct Purpose {
     /// Links work only in the browser that asked for them (its bind value).
     pub bind_browser: bool,
     pub action: Option<pg_sys::Oid>,
+    /// The app's function that maps what a person typed to (subject, address): request().
+    pub resolver: Option<pg_sys::Oid>,
 }
 
 /// Validates a purpose argument and loads the purpose, raising 22004/22023 with a clear
@@ -43,7 +45,7 @@ pub fn load(client: &SpiClient<'_>, name: Option<&str>) -> Purpose {
 macro_rules! purpose_columns {
     () => {
         "ttl, max_uses, revoke_previous, action::pg_catalog.oid, min_interval, \
-         code_digits, max_attempts, bind_browser"
+         code_digits, max_attempts, bind_browser, resolver::pg_catalog.oid"
     };
 }
 
@@ -141,6 +143,7 @@ pub fn from_row(name: &str, row: &SpiHeapTupleData<'_>) -> Purpose {
         code_digits: row.get::<i32>(6).or_raise(),
         max_attempts: row.get::<i32>(7).or_raise().unwrap_or(5),
         bind_browser: row.get::<bool>(8).or_raise().unwrap_or(false),
+        resolver: row.get::<pg_sys::Oid>(9).or_raise(),
     }
 }
 
@@ -175,77 +178,6 @@ pub fn check_ttl(arg: &'static str, ttl: Interval) {
     }
 }
 
-/// Checks that a function can serve as an action: a plain function
-/// `(subject text, payload jsonb, form jsonb) RETURNS jsonb`, SECURITY DEFINER with a pinned
-/// search_path, so that it runs with its own owner's privileges, never the extension owner's.
-fn check_action(client: &SpiClient<'_>, action: RegProcedure) {
-    let rows = plans::select(
-        client,
-        "SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text, \
-                    p.prokind = 'f' AND NOT p.proretset, \
-                    p.prorettype = 'pg_catalog.jsonb'::pg_catalog.regtype \
-                      AND p.pronargs = 3 \
-                      AND p.proargtypes[0] = 'pg_catalog.text'::pg_catalog.regtype \
-                      AND p.proargtypes[1] = 'pg_catalog.jsonb'::pg_catalog.regtype \
-                      AND p.proargtypes[2] = 'pg_catalog.jsonb'::pg_catalog.regtype, \
-                    p.prosecdef, \
-                    COALESCE((SELECT pg_catalog.bool_or(c LIKE 'search_path=%') \
-                              FROM pg_catalog.unnest(p.proconfig) AS c), false) \
-             FROM pg_catalog.pg_proc p WHERE p.oid = $1",
-        &[DatumWithOid::from(action.0)],
-    );
-    let Some(row) = rows.into_iter().next() else {
-        raise(
-            PgSqlErrorCode::ERRCODE_UNDEFINED_FUNCTION,
-            "action does not exist",
-        )
-    };
-    let name: String = row.get(1).or_raise().unwrap_or_default();
-    let is_function: bool = row.get(2).or_raise().unwrap_or(false);
-    let signature_ok: bool = row.get(3).or_raise().unwrap_or(false);
-    let definer: bool = row.get(4).or_raise().unwrap_or(false);
-    let pinned: bool = row.get(5).or_raise().unwrap_or(false);
-    let bad = |why: String, hint: &str| -> ! {
-        raise_with_hint(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, why, hint)
-    };
-    if !is_function || !signature_ok {
-        bad(
-            format!("action {name} must be a function (subject text, payload jsonb, form jsonb) RETURNS jsonb"),
-            "Actions receive the token's subject and payload and the submitted form, and return a jsonb result (or NULL).",
-        );
-    }
-    if !definer {
-        bad(
-            format!("action {name} must be SECURITY DEFINER"),
-            "redeem runs with the extension owner's privileges; a SECURITY DEFINER action runs with its own owner's instead. \
-             ALTER FUNCTION ... SECURITY DEFINER SET search_path = <schemas>, pg_catalog, pg_temp.",
-        );
-    }
-    if !pinned {
-        bad(
-            format!("action {name} must pin its search_path"),
-            "ALTER FUNCTION ... SET search_path = <schemas>, pg_catalog, pg_temp.",
-        );
-    }
-    let open = definer::unsafe_schemas(client, action.0);
-    if !open.is_empty() {
-        bad(
-            format!(
-                "action {name} pins a search_path with schemas where other roles may create objects: {}",
-                open.join(", ")
-            ),
-            OPEN_SCHEMA_HINT,
-        );
-    }
-}
-
-/// What to do about an action whose search_path names a schema others may create in.
-const OPEN_SCHEMA_HINT: &str =
-    "Another role could plant a function or operator there that the action \
-    would run with its owner's privileges. Put the action's objects in a schema only its owner may \
-    create in (CREATE SCHEMA app AUTHORIZATION app_owner) and pin that: \
-    ALTER FUNCTION ... SET search_path = app, pg_catalog, pg_temp. Every schema named must exist.";
-
 // One SQL argument per purpose option: the SQL signature is the contract.
 #[allow(clippy::too_many_arguments)]
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
@@ -260,6 +192,7 @@ pub fn define_purpose(
     code_digits: default!(Option<i32>, "NULL"),
     max_attempts: default!(Option<i32>, 5),
     bind_browser: default!(Option<bool>, false),
+    resolver: default!(Option<RegProcedure>, "NULL"),
 ) {
     let name = input::required("name", name).or_raise();
     input::purpose_name("name", name).or_raise();
@@ -288,18 +221,21 @@ pub fn define_purpose(
     }
     Spi::connect_mut(|client| {
         if let Some(action) = action {
-            check_action(client, action);
+            definer::check(client, action.0, &definer::ACTION);
+        }
+        if let Some(resolver) = resolver {
+            definer::check(client, resolver.0, &definer::RESOLVER);
         }
         plans::update(
             client,
             "INSERT INTO linktoken.purposes (name, ttl, max_uses, revoke_previous, action, min_interval, \
-                                                 code_digits, max_attempts, bind_browser) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                                                 code_digits, max_attempts, bind_browser, resolver) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
                  ON CONFLICT (name) DO UPDATE SET ttl = EXCLUDED.ttl, max_uses = EXCLUDED.max_uses, \
                    revoke_previous = EXCLUDED.revoke_previous, action = EXCLUDED.action, \
                    min_interval = EXCLUDED.min_interval, code_digits = EXCLUDED.code_digits, \
                    max_attempts = EXCLUDED.max_attempts, bind_browser = EXCLUDED.bind_browser, \
-                   updated_at = pg_catalog.now()",
+                   resolver = EXCLUDED.resolver, updated_at = pg_catalog.now()",
             &[
                     name.into(),
                     ttl.into(),
@@ -310,6 +246,7 @@ pub fn define_purpose(
                     code_digits.into(),
                     max_attempts.into(),
                     bind_browser.into(),
+                    resolver.into(),
                 ],
         );
     });
@@ -326,47 +263,7 @@ pub fn run_action(
     payload: crate::types::RawJsonb,
     form: Option<crate::types::RawJsonb>,
 ) -> Option<crate::types::RawJsonb> {
-    let rows = plans::select(
-        client,
-        "SELECT p.prosecdef AND COALESCE((SELECT pg_catalog.bool_or(c LIKE 'search_path=%') \
-                                           FROM pg_catalog.unnest(p.proconfig) AS c), false) \
-             FROM pg_catalog.pg_proc p WHERE p.oid = $1",
-        &[DatumWithOid::from(action)],
-    );
-    let Some(row) = rows.into_iter().next() else {
-        raise_with_hint(
-            PgSqlErrorCode::ERRCODE_UNDEFINED_FUNCTION,
-            format!(
-                "the action of purpose \"{}\" no longer exists",
-                purpose.name
-            ),
-            "Re-create the function and call linktoken.define_purpose again with it.",
-        )
-    };
-    // Re-checked at every call: the function may have been altered since define_purpose.
-    let safe: bool = row.get(1).or_raise().unwrap_or(false);
-    if !safe {
-        raise_with_hint(
-            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-            format!(
-                "the action of purpose \"{}\" is no longer SECURITY DEFINER with a pinned search_path; refusing to run it",
-                purpose.name
-            ),
-            "ALTER FUNCTION ... SECURITY DEFINER SET search_path = <schemas>, pg_catalog, pg_temp.",
-        );
-    }
-    let open = definer::unsafe_schemas(client, action);
-    if !open.is_empty() {
-        raise_with_hint(
-            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-            format!(
-                "the action of purpose \"{}\" pins a search_path with schemas where other roles may create objects ({}); refusing to run it",
-                purpose.name,
-                open.join(", ")
-            ),
-            OPEN_SCHEMA_HINT,
-        );
-    }
+    definer::recheck(client, action, &definer::ACTION, &purpose.name);
     let args = [
         subject.into_datum(),
         payload.into_datum(),

@@ -165,6 +165,24 @@ pub fn issue_token(
     }
     let subject = check_issue_args(subject, payload, ttl);
     Spi::connect_mut(|client| {
+        let purpose = purpose::load(client, purpose);
+        issue_for(client, &purpose, subject, payload, ttl, bind, with_code)
+    })
+}
+
+/// Issues a token of a loaded purpose (arguments checked): throttles, revokes earlier tokens,
+/// stores the hash (and, with `with_code`, the keyed hash of a fresh typed code). Returns the
+/// token and the code. Shared by issue(), issue_with_code() and request().
+pub fn issue_for(
+    client: &mut SpiClient<'_>,
+    purpose: &Purpose,
+    subject: &str,
+    payload: Option<RawJsonb>,
+    ttl: Option<Interval>,
+    bind: Option<&str>,
+    with_code: bool,
+) -> (String, Option<String>) {
+    {
         let secret_bytes =
             usize::try_from(gucs::TOKEN_BYTES.get()).unwrap_or(token::DEFAULT_SECRET_BYTES);
         let random_failed = |e: token::RandomUnavailable| {
@@ -172,7 +190,6 @@ pub fn issue_token(
         };
         let token = token::generate(secret_bytes).unwrap_or_else(random_failed);
         let hash = token::hash(&token);
-        let purpose = purpose::load(client, purpose);
         let code_digits = with_code.then(|| purpose.require_codes());
         if purpose.bind_browser && bind.is_none() {
             crate::errors::raise_with_hint(
@@ -186,13 +203,17 @@ pub fn issue_token(
             .filter(|_| purpose.bind_browser)
             .map(|b| token::hash(b).to_vec());
         if purpose.revoke_previous || purpose.min_interval.is_some() {
-            serialize_issues(client, &purpose, subject);
+            serialize_issues(client, purpose, subject);
         }
-        if let Some(min_interval) = purpose.min_interval {
-            throttle(client, &purpose, subject, min_interval);
+        if let Some(seconds) = throttle_wait(client, purpose, subject) {
+            plans::update(
+                client,
+                "SELECT linktoken.raise_throttled($1, $2)",
+                &[purpose.name.as_str().into(), seconds.into()],
+            );
         }
         if purpose.revoke_previous {
-            revoke_previous(client, &purpose, subject);
+            revoke_previous(client, purpose, subject);
         }
         let (code, code_hash, code_kid) = match code_digits {
             None => (None, None, None),
@@ -225,7 +246,7 @@ pub fn issue_token(
                 ],
         );
         (token, code)
-    })
+    }
 }
 
 /// Serialises concurrent issues for one subject and purpose (an advisory lock), so that
@@ -259,9 +280,12 @@ pub fn lock_subject(client: &mut SpiClient<'_>, purpose: &Purpose, subject: &str
     );
 }
 
-/// min_interval: refuses a new token while the subject's last one is younger than that, with
-/// SQLSTATE 53400 (configuration_limit_exceeded) and the seconds to wait (so apps can answer "we just sent you a link").
-fn throttle(client: &mut SpiClient<'_>, purpose: &Purpose, subject: &str, min_interval: Interval) {
+/// min_interval: the seconds to wait before the subject may have a new token of this purpose
+/// (its last one is younger than min_interval), None when it may have one now. issue() refuses
+/// with SQLSTATE 53400 (configuration_limit_exceeded) and the seconds to wait, so apps can
+/// answer "we just sent you a link"; request() sends nothing, silently.
+pub fn throttle_wait(client: &SpiClient<'_>, purpose: &Purpose, subject: &str) -> Option<i32> {
+    let min_interval = purpose.min_interval?;
     let wait: Option<i32> = plans::select(
             client,
             "SELECT pg_catalog.ceil(EXTRACT(epoch FROM pg_catalog.max(created_at) + $3 - pg_catalog.clock_timestamp()))::int \
@@ -271,13 +295,7 @@ fn throttle(client: &mut SpiClient<'_>, purpose: &Purpose, subject: &str, min_in
         .first()
         .get_one::<i32>()
         .or_raise();
-    if let Some(seconds) = wait.filter(|s| *s > 0) {
-        plans::update(
-            client,
-            "SELECT linktoken.raise_throttled($1, $2)",
-            &[purpose.name.as_str().into(), seconds.into()],
-        );
-    }
+    wait.filter(|s| *s > 0)
 }
 
 /// Revokes the subject's outstanding tokens of this purpose (after serialize_issues).

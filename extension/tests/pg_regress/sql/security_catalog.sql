@@ -32,13 +32,15 @@ WHERE c.relnamespace = 'linktoken'::regnamespace AND c.relkind = 'S'
   AND has_sequence_privilege(r.oid, c.oid, priv);
 SELECT c.relname, a.attname, acl.grantee::regrole, acl.privilege_type
 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid, aclexplode(a.attacl) acl
-WHERE c.relnamespace = 'linktoken'::regnamespace AND a.attacl IS NOT NULL;
--- Relations whose ACL names anyone but the owner (NULL acl = owner only for relations).
-SELECT c.relname, acl.grantee, acl.privilege_type
+WHERE c.relnamespace = 'linktoken'::regnamespace AND a.attacl IS NOT NULL ORDER BY 1, 2, 3, 4;
+-- Relations whose ACL names anyone but the owner (NULL acl = owner only for relations): only
+-- the mailer's reading of the outbox (0.6.0), and nothing for PUBLIC.
+SELECT c.relname, CASE WHEN acl.grantee = 0 THEN 'PUBLIC' ELSE acl.grantee::regrole::text END AS grantee,
+       acl.privilege_type
 FROM pg_class c, aclexplode(c.relacl) acl
-WHERE c.relnamespace = 'linktoken'::regnamespace AND acl.grantee <> c.relowner;
+WHERE c.relnamespace = 'linktoken'::regnamespace AND acl.grantee <> c.relowner ORDER BY 1, 2, 3;
 
--- The schema: usage for the two roles only, CREATE for its owner only; nothing for PUBLIC.
+-- The schema: usage for the three roles only, CREATE for its owner only; nothing for PUBLIC.
 SELECT CASE WHEN acl.grantee = 0 THEN 'PUBLIC' ELSE acl.grantee::regrole::text END AS grantee,
        acl.privilege_type
 FROM pg_namespace n, aclexplode(n.nspacl) acl
