@@ -93,6 +93,13 @@ pub struct Page {
     /// Label of the subject field on the typed-code form (`/code/{purpose}`), e.g. "Email address".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject_label: Option<String>,
+    /// Label of the one field of the request form (`/request/{purpose}`), e.g. "Email address".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identifier_label: Option<String>,
+    /// Subject line of the mail `linktoken.request` sends (default: the title, else the
+    /// purpose's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail_subject: Option<String>,
 }
 
 /// Names of the two fields of the typed-code form.
@@ -158,7 +165,16 @@ impl Page {
             &self.success_text,
             &self.confirm_label,
             &self.subject_label,
+            &self.identifier_label,
+            &self.mail_subject,
         ];
+        if self
+            .mail_subject
+            .as_ref()
+            .is_some_and(|t| t.chars().any(char::is_control))
+        {
+            return refuse("mail_subject must be one line without control characters");
+        }
         if texts
             .iter()
             .any(|t| t.as_ref().is_some_and(|t| t.len() > MAX_TEXT))

@@ -24,6 +24,7 @@ CREATE TABLE @extschema@.outbox (
     created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
     expires_at      timestamptz NOT NULL,  -- the token's expiry, for the mail's text
     one_click       boolean NOT NULL,      -- the purpose's page has "one_click": RFC 8058 headers
+    mail_subject    text NOT NULL,         -- the page's mail_subject, else its title, else the purpose
     key_fingerprint bytea NOT NULL,        -- the mailer key the secret part is sealed to
     sealed          bytea NOT NULL,        -- core::mailbox::Secret {token, code}, sealed
     sent_at         timestamptz,

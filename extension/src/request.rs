@@ -169,10 +169,12 @@ pub fn request(
             plans::update(
                 client,
                 "WITH m AS ( \
-                   INSERT INTO linktoken.outbox (purpose, address, expires_at, one_click, key_fingerprint, sealed) \
+                   INSERT INTO linktoken.outbox (purpose, address, expires_at, one_click, mail_subject, key_fingerprint, sealed) \
                    SELECT $1, $2, pg_catalog.now() + $3, \
-                          COALESCE((SELECT (page->>'one_click')::boolean FROM linktoken.purposes WHERE name = $1), false), \
+                          COALESCE((p.page->>'one_click')::boolean, false), \
+                          COALESCE(p.page->>'mail_subject', p.page->>'title', $1), \
                           $4, $5 \
+                   FROM (SELECT (SELECT page FROM linktoken.purposes WHERE name = $1) AS page) p \
                    RETURNING id) \
                  SELECT pg_catalog.pg_notify('linktoken_outbox', m.id::text) FROM m",
                 &[
