@@ -1,5 +1,5 @@
--- Deployment template: run once per database as a superuser (psql -v app_password=... -v gateway_password=... -f sql/deploy.sql).
--- CREATE EXTENSION creates the NOLOGIN roles linktoken_issuer and linktoken_gateway; the login
+-- Deployment template: run once per database as a superuser (psql -v app_password=... -v gateway_password=... -v mailer_password=... -f sql/deploy.sql).
+-- CREATE EXTENSION creates the NOLOGIN roles linktoken_issuer, linktoken_gateway and linktoken_mailer; the login
 -- roles below are the ones your application and the gateway connect as.
 \set ON_ERROR_STOP on
 CREATE EXTENSION IF NOT EXISTS linktoken;
@@ -14,6 +14,14 @@ SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'linktoken_web') AS cr
 \if :create_web
     CREATE ROLE linktoken_web LOGIN IN ROLE linktoken_gateway;
 \endif
+-- The mailer (linktoken-gateway mailer) reads linktoken.outbox and marks messages sent.
+SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'linktoken_mail') AS create_mail \gset
+\if :create_mail
+    CREATE ROLE linktoken_mail LOGIN IN ROLE linktoken_mailer;
+\endif
+\if :{?mailer_password}
+    ALTER ROLE linktoken_mail PASSWORD :'mailer_password';
+\endif
 \if :{?app_password}
     ALTER ROLE linktoken_app PASSWORD :'app_password';
 \endif
@@ -24,3 +32,4 @@ SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'linktoken_web') AS cr
 -- puts a token into SQL text instead of a bind parameter.
 ALTER ROLE linktoken_app SET log_min_error_statement = panic;
 ALTER ROLE linktoken_web SET log_min_error_statement = panic;
+ALTER ROLE linktoken_mail SET log_min_error_statement = panic;

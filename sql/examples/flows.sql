@@ -57,6 +57,14 @@ INSERT INTO app.users (id, email) VALUES (42, 'anna@example.org'), (43, 'ben@exa
 INSERT INTO app.assignments (id, patient_id, clinician)
 VALUES (encode(crypto.gen_random_bytes(16), 'hex'), 42, 'Dr. Rivera');
 
+-- The request forms (/request/{purpose}: "enter your email"): what a person types is mapped to
+-- a user by this resolver, run by linktoken.request as demo_app with only that text. Unknown
+-- addresses get no mail, and the form answers the same.
+CREATE FUNCTION app.find_user(identifier text, OUT subject text, OUT address text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
+    SELECT u.id::text, u.email FROM app.users u WHERE lower(u.email) = lower(btrim(identifier))
+$$;
+
 -- 1. Email address verification.
 CREATE FUNCTION app.verify_email(subject text, payload jsonb, form jsonb) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
@@ -136,20 +144,26 @@ RESET ROLE;
 CREATE TRIGGER users_revoke_links AFTER UPDATE OF password_hash, email ON app.users
     FOR EACH ROW EXECUTE FUNCTION linktoken.revoke_on_change('id', 'password_reset', 'magic_login');
 
-SELECT linktoken.define_purpose('verify_email', '24 hours', action => 'app.verify_email(text,jsonb,jsonb)');
+SELECT linktoken.define_purpose('verify_email', '24 hours', action => 'app.verify_email(text,jsonb,jsonb)',
+                                resolver => 'app.find_user(text)');
 SELECT linktoken.set_page('verify_email', '{
   "title": "Confirm your email address",
   "text": "Confirm that this address belongs to you.",
   "button": "Confirm my address",
   "confirm_label": "Yes, this is my email address",
+  "identifier_label": "Your email address",
+  "mail_subject": "Confirm your email address",
   "success_title": "Address confirmed",
   "success_text": "Thank you. Your email address is confirmed."
 }');
 
-SELECT linktoken.define_purpose('password_reset', '1 hour', action => 'app.reset_password(text,jsonb,jsonb)');
+SELECT linktoken.define_purpose('password_reset', '1 hour', action => 'app.reset_password(text,jsonb,jsonb)',
+                                resolver => 'app.find_user(text)');
 SELECT linktoken.set_page('password_reset', '{
   "title": "Choose a new password",
   "text": "Enter your new password twice. It must be at least 12 characters long.",
+  "identifier_label": "Your email address",
+  "mail_subject": "Reset your password",
   "button": "Set new password",
   "fields": [
     {"name": "password", "type": "password", "label": "New password", "required": true, "minlength": 12},
@@ -164,13 +178,15 @@ SELECT linktoken.set_page('password_reset', '{
 -- 6-digit code from the same email signs in. At most one sign-in email per user every 30 seconds.
 SELECT linktoken.define_purpose('magic_login', '15 minutes', action => 'app.sign_in(text,jsonb,jsonb)',
                                 min_interval => '30 seconds', code_digits => 6, max_attempts => 5,
-                                bind_browser => true);
+                                bind_browser => true, resolver => 'app.find_user(text)');
 SELECT linktoken.set_page('magic_login', '{
   "title": "Sign in",
   "text": "You asked to sign in with a link sent to your email address.",
   "button": "Sign me in",
   "confirm_label": "Yes, sign me in on this device",
   "subject_label": "Your user number",
+  "identifier_label": "Your email address",
+  "mail_subject": "Your sign-in link",
   "success_title": "You are signed in",
   "success_text": "You can close this page and continue."
 }');
