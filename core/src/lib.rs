@@ -6,6 +6,7 @@
 //! * [`code`]: typed numeric codes (generation, keyed hashing, constant-time checks).
 //! * [`sealed`]: sealed (stateless, encrypted) tokens.
 //! * [`mailbox`]: the secret part of an outbox message, sealed to the mailer's public key.
+//! * [`mail`]: the mailer's templates, retry schedule, key files and Message-IDs.
 //! * [`page`]: a purpose's landing page and the checks of a submitted form.
 //! * [`form`]: parsing of submitted form bodies (urlencoded and multipart) into JSON.
 //! * [`head_screen`]: the screen of HTTP/1.1 request framing the gateway puts in front of its
@@ -18,6 +19,7 @@ pub mod conninfo;
 pub mod form;
 pub mod head_screen;
 pub mod input;
+pub mod mail;
 pub mod mailbox;
 pub mod page;
 pub mod sealed;
