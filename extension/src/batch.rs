@@ -5,10 +5,10 @@
 //! one of all their 'issued' events, with the tokens generated and hashed in Rust.
 
 use crate::errors::{raise_with_hint, OrRaise};
+use crate::found::check_issue_args;
 use crate::gucs;
 use crate::plans;
 use crate::purpose;
-use crate::tokens::check_issue_args;
 use crate::types::RawJsonb;
 use linktoken_core::{input, token};
 use pgrx::prelude::*;

@@ -8,9 +8,11 @@
 use crate::attempts::{self, Counted};
 use crate::audit;
 use crate::errors::{self, OrRaise};
+use crate::found::{Bind, Presented};
+use crate::keys;
 use crate::plans;
 use crate::purpose::{self, Purpose};
-use crate::sealed_api::{self, Presented};
+use crate::stored;
 use crate::tokens;
 use crate::types::{CodeRedeemRow, RawJsonb, TokenAndCodeRow};
 use linktoken_core::code::{self, MAX_CONSECUTIVE_FAILURES};
@@ -79,7 +81,7 @@ fn check(
     // the counts the worker returns, never from this transaction's snapshot (which, under
     // REPEATABLE READ or SERIALIZABLE, may predate other attempts); the first look only spares
     // a worker when the lock is already visible.
-    tokens::lock_subject(client, purpose, subject);
+    stored::lock_subject(client, purpose, subject);
     let max = purpose.max_attempts;
     let key = code::attempt_key(&purpose.name, subject);
     if attempts::current(client, &key).is_some_and(|c| c.locked(max)) {
@@ -96,9 +98,7 @@ fn check(
     }
     let found = outstanding(client, purpose, subject);
     let matched = found.as_ref().is_some_and(|(_, code_hash, kid)| {
-        let key = u32::try_from(*kid)
-            .ok()
-            .and_then(|k| sealed_api::key(client, k));
+        let key = u32::try_from(*kid).ok().and_then(|k| keys::key(client, k));
         match (typed.and_then(code::normalize), key) {
             (Some(typed), Some(key)) => {
                 code::verify(&key, &purpose.name, subject, &typed, code_hash)
@@ -136,13 +136,13 @@ fn check(
             .max(0);
         return (status, None, None, None, Some(left));
     };
-    // An 'ok' resets the counter in this transaction (tokens::consumed).
+    // An 'ok' resets the counter in this transaction (stored::consumed).
     let (status, subject_out, payload, result) = tokens::consume(
         client,
         purpose,
         Presented::Stored(hash),
         form,
-        tokens::Bind::NotNeeded,
+        Bind::NotNeeded,
     );
     (status, subject_out, payload, result, None)
 }

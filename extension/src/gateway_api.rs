@@ -4,10 +4,10 @@
 
 use crate::audit;
 use crate::errors::{self, raise, OrRaise};
+use crate::found::{Bind, Found, Presented};
 use crate::plans;
 use crate::purpose;
-use crate::sealed_api::{self, Presented};
-use crate::tokens::{self, Bind, Found};
+use crate::tokens;
 use crate::types::{GatewayRedeemRow, LandingRow, RawJsonb};
 use linktoken_core::page::Page;
 use linktoken_core::{input, Status};
@@ -61,7 +61,7 @@ fn page_of(client: &pgrx::spi::SpiClient<'_>, purpose: &str) -> Option<RawJsonb>
 #[search_path(pg_catalog, @extschema@, pg_temp)]
 pub fn gateway_peek(token: Option<&str>, bind: default!(Option<&str>, "NULL")) -> LandingRow {
     let row = Spi::connect(|client| {
-        let presented = sealed_api::present(client, token);
+        let presented = tokens::present(client, token);
         let Some(purpose) =
             purpose_of(client, &presented).and_then(|n| purpose::try_load(client, &n))
         else {
@@ -89,7 +89,7 @@ pub fn gateway_redeem(
 ) -> GatewayRedeemRow {
     let row = errors::passing_app_errors(|| {
         Spi::connect_mut(|client| {
-            let presented = sealed_api::present(client, token);
+            let presented = tokens::present(client, token);
             let Some(purpose) =
                 purpose_of(client, &presented).and_then(|n| purpose::try_load(client, &n))
             else {

@@ -4,14 +4,17 @@
 //! the `linktoken-core` crate; this crate is the PostgreSQL glue:
 //!
 //! * [`purpose`] holds define_purpose and runs the actions redeem calls
-//! * [`tokens`] holds issue, peek, redeem, revoke, revoke_subject
+//! * [`tokens`] holds the SQL entry points issue, seal, peek, redeem, revoke, revoke_subject,
+//!   which hand a token to its kind: [`stored`] (hashed rows in linktoken.tokens: issue with
+//!   throttle and revoke_previous, lookup, the consuming UPDATE) or [`sealed_tokens`] (stateless,
+//!   with a spent list); [`found`] holds what both return and their argument checks
+//! * [`keys`] holds the sealing keys (rotate_key, retire_key), also the key of code hashes
 //! * [`definer`] checks the app's SECURITY DEFINER functions linktoken runs (their search_path)
 //! * [`batch`] holds issue_batch (many tokens in one statement)
 //! * [`plans`] keeps the prepared plans of the hot SPI statements
 //! * [`gateway_api`] holds set_page, gateway_peek and gateway_redeem (the gateway's entry points)
 //! * [`codes`] holds issue_with_code, redeem_code and unlock_codes (typed codes and their lock)
 //! * [`attempts`] counts typed-code attempts in transactions of their own (a dynamic worker)
-//! * [`sealed_api`] holds seal, rotate_key, retire_key and the sealed halves of lookup/redeem
 //! * [`request`] holds request(), set_mailer_key() and gateway_request_page() (the request form)
 //! * [`purge`] holds purge()
 //! * [`audit`] writes the append-only events log
@@ -32,13 +35,16 @@ mod batch;
 mod codes;
 mod definer;
 mod errors;
+mod found;
 mod gateway_api;
 mod gucs;
+mod keys;
 mod plans;
 mod purge;
 mod purpose;
 mod request;
-mod sealed_api;
+mod sealed_tokens;
+mod stored;
 mod tokens;
 mod types;
 mod worker;

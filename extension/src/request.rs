@@ -14,7 +14,7 @@ use crate::errors::{self, raise, raise_with_hint, OrRaise};
 use crate::gucs;
 use crate::plans;
 use crate::purpose::{self, Purpose};
-use crate::tokens;
+use crate::stored;
 use crate::types::RawJsonb;
 use linktoken_core::input;
 use linktoken_core::mailbox::{self, Secret};
@@ -155,15 +155,15 @@ pub fn request(
                 return record(client, &purpose, "unknown", None, &key);
             };
             if purpose.min_interval.is_some() {
-                tokens::serialize_issues(client, &purpose, &subject);
-                if tokens::throttle_wait(client, &purpose, &subject).is_some() {
+                stored::serialize_issues(client, &purpose, &subject);
+                if stored::throttle_wait(client, &purpose, &subject).is_some() {
                     return record(client, &purpose, "throttled", Some(&subject), &key);
                 }
             }
             let bind = bind.filter(|_| purpose.bind_browser);
             let with_code = purpose.code_digits.is_some();
             let (token, code) =
-                tokens::issue_for(client, &purpose, &subject, None, None, bind, with_code);
+                stored::issue_for(client, &purpose, &subject, None, None, bind, with_code);
             let sealed = mailbox::seal(&public_key, &Secret { token, code })
                 .unwrap_or_else(|e| raise(PgSqlErrorCode::ERRCODE_SYSTEM_ERROR, e.to_string()));
             plans::update(
