@@ -161,7 +161,6 @@ pub fn current(client: &mut pgrx::spi::SpiClient<'_>, key: &[u8; 32]) -> Option<
          FROM linktoken.code_attempts WHERE attempt_key = $1",
         &[key.as_slice().into()],
     )
-    .into_iter()
     .next()?;
     Some(Counted {
         failures: row.get::<i32>(1).or_raise().unwrap_or(0),

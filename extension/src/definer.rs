@@ -82,10 +82,7 @@ FROM pg_catalog.pg_proc p WHERE p.oid = $1";
 /// owner may create in, so that it runs with its own owner's privileges, never the extension
 /// owner's, and nobody else's code. Raises 22023 (42883 for a function that does not exist).
 pub fn check(client: &SpiClient<'_>, function: pg_sys::Oid, role: &Role) {
-    let Some(row) = plans::select(client, SHAPE, &[DatumWithOid::from(function)])
-        .into_iter()
-        .next()
-    else {
+    let Some(row) = plans::select(client, SHAPE, &[DatumWithOid::from(function)]).next() else {
         crate::errors::raise(
             pgrx::PgSqlErrorCode::ERRCODE_UNDEFINED_FUNCTION,
             format!("{} does not exist", role.what),
@@ -137,10 +134,7 @@ pub fn check(client: &SpiClient<'_>, function: pg_sys::Oid, role: &Role) {
 /// nobody else may create in the schemas of that path (42501). Nothing has been run then.
 pub fn recheck(client: &SpiClient<'_>, function: pg_sys::Oid, role: &Role, purpose: &str) {
     let what = role.what;
-    let Some(row) = plans::select(client, SHAPE, &[DatumWithOid::from(function)])
-        .into_iter()
-        .next()
-    else {
+    let Some(row) = plans::select(client, SHAPE, &[DatumWithOid::from(function)]).next() else {
         crate::errors::raise_with_hint(
             pgrx::PgSqlErrorCode::ERRCODE_UNDEFINED_FUNCTION,
             format!("the {what} of purpose \"{purpose}\" no longer exists"),
@@ -210,7 +204,6 @@ pub fn unsafe_schemas(client: &SpiClient<'_>, function: pg_sys::Oid) -> Vec<Stri
          FROM pg_catalog.pg_proc p WHERE p.oid = $1",
         &[DatumWithOid::from(function)],
     )
-    .into_iter()
     .next() else {
         return vec!["(the function does not exist)".into()];
     };
@@ -245,7 +238,6 @@ pub fn unsafe_schemas(client: &SpiClient<'_>, function: pg_sys::Oid) -> Vec<Stri
          GROUP BY name, i ORDER BY i",
         &[DatumWithOid::from(function), names.into()],
     )
-    .into_iter()
     .filter_map(|r| r.get::<String>(1).or_raise())
     .collect()
 }

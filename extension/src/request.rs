@@ -51,7 +51,6 @@ fn mailer_key(client: &SpiClient<'_>) -> Option<(Vec<u8>, Vec<u8>)> {
          WHERE retired_at IS NULL ORDER BY kid DESC LIMIT 1",
         &[],
     )
-    .into_iter()
     .next()?;
     Some((row.get(1).or_raise()?, row.get(2).or_raise()?))
 }
