@@ -8,6 +8,7 @@ mod framing;
 mod health;
 mod html;
 mod limits;
+mod mailer;
 mod metrics;
 mod routes;
 mod screen;
@@ -120,6 +121,9 @@ fn serve(
 
 #[tokio::main]
 async fn main() {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "mailer") {
+        return mailer::main().await;
+    }
     let cfg = config::Config::parse();
     let shutdown = shutdown_signal();
     let listen = cfg.listen;
