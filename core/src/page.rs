@@ -109,6 +109,11 @@ pub const CODE_FIELD: &str = "code";
 /// Name of the confirmation checkbox added to pages that have no required field of their own.
 pub const CONFIRM_FIELD: &str = "confirm";
 
+/// Name of the one field of the request form (`/request/{purpose}`).
+pub const IDENTIFIER_FIELD: &str = "identifier";
+/// Its label when the page sets no `identifier_label`.
+pub const DEFAULT_IDENTIFIER_LABEL: &str = "Email address";
+
 /// Why a page definition or a submitted form was refused; the text is shown to the person.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused(pub String);
@@ -292,6 +297,61 @@ impl Page {
         }
     }
 
+    /// The label of the request form's field: `identifier_label`, else "Email address".
+    pub fn identifier_label(&self) -> &str {
+        self.identifier_label
+            .as_deref()
+            .unwrap_or(DEFAULT_IDENTIFIER_LABEL)
+    }
+
+    /// The page of the request form (`/request/{purpose}`): exactly one required field,
+    /// `identifier` (so no confirmation checkbox is added), labelled [`Page::identifier_label`];
+    /// an email input unless the page names its own label (which may ask for a user name).
+    /// Title and text from the page, with defaults; none of its own fields.
+    pub fn request_form(&self) -> Page {
+        Page {
+            title: Some(
+                self.title
+                    .clone()
+                    .unwrap_or_else(|| "We'll email you a link".to_owned()),
+            ),
+            text: Some(
+                self.text
+                    .clone()
+                    .unwrap_or_else(|| "The link works once, for a limited time.".to_owned()),
+            ),
+            button: Some("Email me a link".to_owned()),
+            fields: vec![Field {
+                name: IDENTIFIER_FIELD.to_owned(),
+                kind: if self.identifier_label.is_some() {
+                    FieldType::Text
+                } else {
+                    FieldType::Email
+                },
+                label: self.identifier_label().to_owned(),
+                required: true,
+                minlength: None,
+                options: Vec::new(),
+                same_as: None,
+            }],
+            ..Page::default()
+        }
+    }
+
+    /// What the request form answers, whatever was typed: known, unknown, throttled, capped
+    /// or empty (an answer that differed would tell anyone which identifiers are known). As a
+    /// success page: `success_title` and `success_text`.
+    pub fn request_sent(&self) -> Page {
+        Page {
+            success_title: Some("Check your email".to_owned()),
+            success_text: Some(format!(
+                "If that {} is known here, a link is on its way. It can take a few minutes to arrive; look in your spam folder too.",
+                self.identifier_label().to_lowercase()
+            )),
+            ..Page::default()
+        }
+    }
+
     /// Checks a submitted form against the fields: required ones present, minimum lengths,
     /// choices from the list, repeated fields equal. The message names the field's label.
     pub fn check_form(&self, form: &Map<String, Value>) -> Result<(), Refused> {
@@ -458,6 +518,55 @@ mod tests {
             .check_form(&form(json!({"subject": "a@example.org", "code": "123456"})))
             .is_err());
         assert!(Page::from_json(&json!({"fields": [{"name": "code", "label": "x"}]})).is_err());
+    }
+
+    #[test]
+    fn the_request_form_has_one_field() {
+        let plain = Page::default().request_form();
+        let fields = plain.form_fields();
+        assert_eq!(
+            fields.len(),
+            1,
+            "no confirmation checkbox: the field is required"
+        );
+        assert_eq!(fields[0].name, IDENTIFIER_FIELD);
+        assert_eq!(fields[0].label, "Email address");
+        assert_eq!(fields[0].kind, FieldType::Email);
+        assert_eq!(plain.title.as_deref(), Some("We'll email you a link"));
+
+        let page = Page::from_json(&json!({"title": "Sign in", "text": "Hello.", "identifier_label": "User name",
+            "fields": [{"name": "password", "type": "password", "label": "New password", "required": true}]}))
+        .unwrap();
+        let form = page.request_form();
+        let names: Vec<_> = form.form_fields().iter().map(|f| f.name.clone()).collect();
+        assert_eq!(
+            names,
+            [IDENTIFIER_FIELD],
+            "the page's own fields are not asked for"
+        );
+        assert_eq!(form.fields[0].label, "User name");
+        assert_eq!(form.fields[0].kind, FieldType::Text);
+        assert_eq!(
+            (form.title.as_deref(), form.text.as_deref()),
+            (Some("Sign in"), Some("Hello."))
+        );
+    }
+
+    #[test]
+    fn the_request_answer_names_the_label_not_the_input() {
+        let sent = Page::default().request_sent();
+        assert_eq!(sent.success_title.as_deref(), Some("Check your email"));
+        assert!(sent
+            .success_text
+            .as_deref()
+            .unwrap()
+            .starts_with("If that email address is known here, a link is on its way."));
+        let named = Page::from_json(&json!({"identifier_label": "User name"})).unwrap();
+        assert!(named
+            .request_sent()
+            .success_text
+            .unwrap()
+            .contains("that user name"));
     }
 
     #[test]

@@ -84,6 +84,23 @@ pub struct Config {
     #[arg(long, env = "LINKTOKEN_MAX_IN_FLIGHT_PER_CLIENT", value_name = "N")]
     pub max_in_flight_per_client: Option<usize>,
 
+    /// Link requests (POST /request/{purpose}) one client (an IPv4 address or an IPv6 /64)
+    /// may make per minute, in a burst of the same size; more get 429.
+    #[arg(long, env = "LINKTOKEN_REQUESTS_PER_MINUTE", default_value_t = 10)]
+    pub requests_per_minute: u32,
+
+    /// The least time every POST /request/{purpose} takes to answer, so that the time does not
+    /// tell whether the identifier is known (a known one issues a token and queues a mail).
+    /// `300ms`, `0.5s`, or a number of milliseconds; keep it above the slowest request().
+    #[arg(
+        long,
+        env = "LINKTOKEN_REQUEST_MIN_DURATION",
+        default_value = "300ms",
+        value_name = "DURATION",
+        value_parser = parse_duration
+    )]
+    pub request_min_duration: Duration,
+
     /// How long in-flight requests may take to finish after SIGTERM (milliseconds).
     #[arg(long, env = "LINKTOKEN_SHUTDOWN_GRACE_MS", default_value_t = 10000)]
     pub shutdown_grace_ms: u64,
@@ -116,5 +133,44 @@ impl Config {
     }
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_millis(self.shutdown_grace_ms)
+    }
+}
+
+/// `300ms`, `0.5s`, `2s`, or a plain number of milliseconds (`300`).
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, seconds_per_unit) = if let Some(ms) = text.strip_suffix("ms") {
+        (ms, 0.001)
+    } else if let Some(s) = text.strip_suffix('s') {
+        (s, 1.0)
+    } else {
+        (text, 0.001)
+    };
+    number
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n >= 0.0 && n * seconds_per_unit <= 3600.0)
+        .map(|n| Duration::from_secs_f64(n * seconds_per_unit))
+        .ok_or_else(|| {
+            format!("{text:?} is not a duration such as 300ms, 0.5s or 300 (milliseconds, at most an hour)")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("300ms"), Ok(Duration::from_millis(300)));
+        assert_eq!(parse_duration("300"), Ok(Duration::from_millis(300)));
+        assert_eq!(parse_duration("0.5s"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        for bad in ["", "ms", "-1", "1h", "fast", "NaN", "inf", "3601s"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
     }
 }

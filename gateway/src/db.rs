@@ -20,6 +20,9 @@ pub enum DbError {
     Unavailable(String),
     /// The purpose's action (or the form check) refused the input: 422 with this message.
     Rejected(String),
+    /// The database is not set up for the call (55000 object_not_in_prerequisite_state, e.g.
+    /// no mailer key for linktoken.request): 503, the cause in the log.
+    NotReady(String),
     /// Anything else: 500, details only in the log.
     Failed(String),
 }
@@ -42,6 +45,8 @@ impl From<tokio_postgres::Error> for DbError {
             || db.code() == &SqlState::QUERY_CANCELED
         {
             DbError::Unavailable(format!("{code}: {}", db.message()))
+        } else if db.code() == &SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE {
+            DbError::NotReady(format!("{code}: {}", db.message()))
         } else {
             DbError::Failed(format!("{code}: {}", db.message()))
         }
@@ -99,6 +104,8 @@ const PEEK: &str = "SELECT status, page::text, purpose FROM linktoken.gateway_pe
 const CODE_PAGE: &str = "SELECT linktoken.gateway_code_page($1)::text";
 const REDEEM_CODE: &str = "SELECT status, result::text \
                            FROM linktoken.redeem_code($1, $2, $3, $4::text::jsonb)";
+const REQUEST_PAGE: &str = "SELECT linktoken.gateway_request_page($1)::text";
+const REQUEST: &str = "SELECT linktoken.request($1, $2, $3)";
 const REDEEM: &str =
     "SELECT status, result::text, page::text, purpose FROM linktoken.gateway_redeem($1, $2::text::jsonb, $3)";
 
@@ -264,5 +271,42 @@ impl Db {
         };
         tx.commit().await?;
         Ok(redemption)
+    }
+
+    /// The request form's page for a purpose, None if it has no resolver (or no such purpose).
+    /// READ ONLY.
+    pub async fn request_page(
+        &self,
+        purpose: &str,
+        ctx: &ClientContext,
+    ) -> Result<Option<Page>, DbError> {
+        let mut client = self.pool.get().await?;
+        let tx = self.begin(&mut client, true, ctx).await?;
+        let stmt = tx.prepare_cached(REQUEST_PAGE).await?;
+        let page: Option<String> = tx.query_one(&stmt, &[&purpose]).await?.get(0);
+        tx.commit().await?;
+        Ok(page.map(|p| page_from(Some(p))))
+    }
+
+    /// A request for a link: in one transaction, the purpose's request page (None: no resolver,
+    /// nothing called) and linktoken.request, which answers the same for every identifier.
+    /// Returns only after COMMIT succeeded.
+    pub async fn request(
+        &self,
+        purpose: &str,
+        identifier: &str,
+        bind: &str,
+        ctx: &ClientContext,
+    ) -> Result<Option<Page>, DbError> {
+        let mut client = self.pool.get().await?;
+        let tx = self.begin(&mut client, false, ctx).await?;
+        let page_stmt = tx.prepare_cached(REQUEST_PAGE).await?;
+        let Some(page) = tx.query_one(&page_stmt, &[&purpose]).await?.get(0) else {
+            return Ok(None);
+        };
+        let stmt = tx.prepare_cached(REQUEST).await?;
+        tx.execute(&stmt, &[&purpose, &identifier, &bind]).await?;
+        tx.commit().await?;
+        Ok(Some(page_from(Some(page))))
     }
 }

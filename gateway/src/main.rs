@@ -10,6 +10,7 @@ mod html;
 mod limits;
 mod mailer;
 mod metrics;
+mod requests;
 mod routes;
 mod screen;
 mod tls;

@@ -3,6 +3,7 @@
 //! * `GET|HEAD /t/{token}`: the landing page. Only looks (READ ONLY transaction), never changes a token.
 //! * `POST /t/{token}`: redeems with the submitted form; RFC 8058 one-click included.
 //! * `GET|HEAD /code/{purpose}`, `POST /code/{purpose}`: the typed-code form and its redemption.
+//! * `GET|HEAD /request/{purpose}`, `POST /request/{purpose}`: the request form (requests.rs).
 //! * `GET /healthz`, `GET /metrics` (or on `--metrics-listen`), `GET /static/style.css`.
 //!
 //! Malformed tokens are answered without a database round trip; every state-changing POST
@@ -18,6 +19,7 @@ use crate::health::Health;
 use crate::html::{Templates, STYLE_CSS};
 use crate::limits::{Admitted, FailureLimiter, InFlight};
 use crate::metrics::{Metrics, PoolStatus};
+use crate::requests::{self, Answer};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Body, Incoming};
@@ -65,6 +67,7 @@ pub const CODE_DID_NOT_WORK: &str = "That code did not work. Check it, or ask fo
 enum Route<'a> {
     Link(&'a str),
     Code(&'a str),
+    Request(&'a str),
     Health,
     Metrics,
     Style,
@@ -76,6 +79,7 @@ impl Route<'_> {
         match self {
             Route::Link(_) => "link",
             Route::Code(_) => "code",
+            Route::Request(_) => "request",
             Route::Health => "healthz",
             Route::Metrics => "metrics",
             Route::Style => "static",
@@ -100,6 +104,11 @@ fn route(path: &str) -> Route<'_> {
                 .filter(|p| linktoken_core::input::purpose_name("purpose", p).is_ok())
             {
                 Route::Code(purpose)
+            } else if let Some(purpose) = path
+                .strip_prefix("/request/")
+                .filter(|p| linktoken_core::input::purpose_name("purpose", p).is_ok())
+            {
+                Route::Request(purpose)
             } else {
                 Route::Other
             }
@@ -116,6 +125,7 @@ fn log_path(route: &Route<'_>) -> String {
             format!("/t/#{prefix}")
         }
         Route::Code(purpose) => format!("/code/{purpose}"),
+        Route::Request(purpose) => format!("/request/{purpose}"),
         Route::Health => "/healthz".into(),
         Route::Metrics => "/metrics".into(),
         Route::Style => "/static/style.css".into(),
@@ -154,7 +164,7 @@ fn route_on<'p>(app: &App, listener: Listener, path: &'p str) -> Route<'p> {
 /// 429 to send instead when the client has too many. Checked before anything else, so a
 /// client over its cap costs no pool connection and no wait.
 fn admit<'a>(app: &'a App, route: &Route<'_>, ip: IpAddr) -> Result<Option<Admitted<'a>>, Resp> {
-    if !matches!(route, Route::Link(_) | Route::Code(_)) {
+    if !matches!(route, Route::Link(_) | Route::Code(_) | Route::Request(_)) {
         return Ok(None);
     }
     if let Some(admitted) = app.in_flight.admit(ip) {
@@ -242,6 +252,11 @@ async fn dispatch(app: &App, req: Request<Incoming>, route: Route<'_>, ip: IpAdd
         Route::Code(purpose) if read_only => code_form(app, &req, purpose, ip).await,
         Route::Code(purpose) if method == Method::POST => code_submit(app, req, purpose, ip).await,
         Route::Code(_) => not_allowed(app, "GET, HEAD, POST"),
+        Route::Request(purpose) if read_only => request_form(app, &req, purpose, ip).await,
+        Route::Request(purpose) if method == Method::POST => {
+            request_submit(app, req, purpose, ip).await
+        }
+        Route::Request(_) => not_allowed(app, "GET, HEAD, POST"),
         _ if !read_only => not_allowed(app, "GET, HEAD"),
         Route::Health => {
             // From the health probe's last result (health.rs): no pool connection per check.
@@ -270,12 +285,7 @@ async fn dispatch(app: &App, req: Request<Incoming>, route: Route<'_>, ip: IpAdd
             )
         }
         Route::Style => text(StatusCode::OK, "text/css; charset=utf-8", STYLE_CSS.into()),
-        Route::Other => error(
-            app,
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "There is nothing here.",
-        ),
+        Route::Other => not_found(app),
     }
 }
 
@@ -522,17 +532,72 @@ async fn submit(app: &App, req: Request<Incoming>, tok: &str, ip: IpAddr) -> Res
 /// Too many failed lookups from this address: the 429 to send instead.
 fn rate_limited(app: &App, ip: IpAddr) -> Option<Resp> {
     let wait = app.limiter.check(ip, Instant::now())?;
-    let mut resp = error(
+    Some(too_many(
         app,
-        StatusCode::TOO_MANY_REQUESTS,
+        wait,
         "Too many attempts",
         "Too many links or codes that did not work came from your address. Please wait a minute and try again.",
-    );
+    ))
+}
+
+/// 429 with Retry-After (whole seconds, at least 1).
+fn too_many(app: &App, wait: std::time::Duration, title: &str, message: &str) -> Resp {
+    let mut resp = error(app, StatusCode::TOO_MANY_REQUESTS, title, message);
     resp.headers_mut().insert(
         header::RETRY_AFTER,
         HeaderValue::from(wait.as_secs().max(1)),
     );
-    Some(resp)
+    resp
+}
+
+fn site(app: &App) -> requests::Site<'_> {
+    requests::Site {
+        cfg: &app.cfg,
+        db: &app.db,
+        templates: &app.templates,
+    }
+}
+
+/// GET /request/{purpose}: the request form (requests.rs).
+async fn request_form(app: &App, req: &Request<Incoming>, purpose: &str, ip: IpAddr) -> Resp {
+    let answer = requests::form(&site(app), purpose, &context(req.headers(), ip)).await;
+    request_answer(app, answer)
+}
+
+/// POST /request/{purpose}: the client's request budget, then the form as every POST reads it,
+/// then requests.rs. The same answer for every identifier.
+async fn request_submit(app: &App, req: Request<Incoming>, purpose: &str, ip: IpAddr) -> Resp {
+    if let Some(wait) = requests::over_budget(&app.cfg, ip) {
+        return too_many(
+            app,
+            wait,
+            "Too many requests",
+            "Too many links were asked for from your address. Please wait a minute and try again.",
+        );
+    }
+    let ctx = context(req.headers(), ip);
+    let headers = req.headers().clone();
+    let fields = match read_post(app, req, OneClick::NotExempt).await {
+        Ok(form) => form.fields,
+        Err(resp) => return resp,
+    };
+    let answer = requests::submit(&site(app), purpose, &fields, &headers, ip, &ctx).await;
+    request_answer(app, answer)
+}
+
+fn request_answer(app: &App, answer: Answer) -> Resp {
+    match answer {
+        Answer::Page(body) => html(StatusCode::OK, body),
+        Answer::Sent(body, cookie) => {
+            let mut resp = html(StatusCode::OK, body);
+            if let Some(cookie) = cookie {
+                resp.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            resp
+        }
+        Answer::NotFound => not_found(app),
+        Answer::Failed(e) => db_error(app, e),
+    }
 }
 
 /// GET /code/{purpose}: the typed-code form (subject, code, and the purpose's own fields).
@@ -550,12 +615,7 @@ async fn code_form(app: &App, req: &Request<Incoming>, purpose: &str, ip: IpAddr
                 &Default::default(),
             ),
         ),
-        Ok(None) => error(
-            app,
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "There is nothing here.",
-        ),
+        Ok(None) => not_found(app),
         Err(e) => db_error(app, e),
     }
 }
@@ -572,14 +632,7 @@ async fn code_submit(app: &App, req: Request<Incoming>, purpose: &str, ip: IpAdd
     };
     let page = match app.db.code_page(purpose, &ctx).await {
         Ok(Some(page)) => page,
-        Ok(None) => {
-            return error(
-                app,
-                StatusCode::NOT_FOUND,
-                "Not found",
-                "There is nothing here.",
-            )
-        }
+        Ok(None) => return not_found(app),
         Err(e) => return db_error(app, e),
     };
     let code_form = page.code_form();
@@ -691,6 +744,18 @@ fn db_error(app: &App, e: DbError) -> Resp {
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             r
         }
+        DbError::NotReady(why) => {
+            eprintln!("error: database not set up for this: {why}");
+            let mut r = error(
+                app,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "This cannot be done right now. Please try again later.",
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            r
+        }
         DbError::Rejected(message) | DbError::Failed(message) => {
             eprintln!("error: database: {message}");
             error(
@@ -710,6 +775,15 @@ fn status_page(app: &App, status: &str) -> Resp {
         StatusCode::GONE
     };
     html(code, app.templates.status(status))
+}
+
+fn not_found(app: &App) -> Resp {
+    error(
+        app,
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "There is nothing here.",
+    )
 }
 
 fn too_large(app: &App) -> Resp {
