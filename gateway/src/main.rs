@@ -30,6 +30,21 @@ use tokio::net::{TcpListener, TcpStream};
 const MAX_HEADERS: usize = 64;
 const MAX_HEAD_BYTES: usize = 16 * 1024;
 
+/// hyper's HTTP/1 server as the gateway runs it (also what screen/hyper_alone.rs tests).
+fn http_builder(header_timeout: Duration) -> http1::Builder {
+    let mut http = http1::Builder::new();
+    // Without a timer hyper silently has no header-read timeout.
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .max_headers(MAX_HEADERS)
+        // The request screen ends hyper's input after a refused head: answers to the requests
+        // before it must still be written, not cut off (see screen.rs).
+        .half_close(true)
+        .keep_alive(true);
+    http
+}
+
 /// Resolves on SIGTERM or SIGINT. The handlers are installed here, when called, not when the
 /// future is first polled: a signal that arrives before that would kill the process at once.
 fn shutdown_signal() -> impl std::future::Future<Output = ()> {
@@ -152,16 +167,7 @@ async fn main() {
     }
     eprintln!("linktoken-gateway listening on http://{}", local(&listener));
 
-    let mut http = http1::Builder::new();
-    // Without a timer hyper silently has no header-read timeout.
-    http.timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
-        .max_buf_size(MAX_HEAD_BYTES)
-        .max_headers(MAX_HEADERS)
-        // The request screen ends hyper's input after a refused head: answers to the requests
-        // before it must still be written, not cut off (see screen.rs).
-        .half_close(true)
-        .keep_alive(true);
+    let http = http_builder(header_timeout);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {

@@ -247,6 +247,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Screened<S> {
 }
 
 #[cfg(test)]
+mod hyper_alone;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::VecDeque;
