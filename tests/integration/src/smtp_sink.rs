@@ -125,6 +125,8 @@ struct State {
 
 struct Shared {
     mode: Mutex<Mode>,
+    /// A mode for the next n transactions, before `mode` again.
+    next: Mutex<Option<(Mode, usize)>>,
     state: Mutex<State>,
     changed: Condvar,
     stop: AtomicBool,
@@ -136,7 +138,19 @@ impl Shared {
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
-    fn mode(&self) -> Mode {
+    /// The mode for the transaction at hand; `consume` ends a transaction of a temporary one.
+    fn mode(&self, consume: bool) -> Mode {
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((mode, left)) = next.as_mut() {
+            let mode = *mode;
+            if consume {
+                *left -= 1;
+                if *left == 0 {
+                    *next = None;
+                }
+            }
+            return mode;
+        }
         *self.mode.lock().unwrap_or_else(|e| e.into_inner())
     }
     fn stopping(&self) -> bool {
@@ -176,6 +190,7 @@ impl SmtpSink {
         let addr = listener.local_addr().unwrap();
         let shared = Arc::new(Shared {
             mode: Mutex::new(mode),
+            next: Mutex::new(None),
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
             stop: AtomicBool::new(false),
@@ -199,6 +214,12 @@ impl SmtpSink {
 
     pub fn set_mode(&self, mode: Mode) {
         *self.shared.mode.lock().unwrap() = mode;
+    }
+
+    /// `mode` for the next `n` transactions (counted where the mode acts: at RCPT for
+    /// RefuseRcpt, at the end of the data otherwise), then the mode set before.
+    pub fn set_mode_for(&self, n: usize, mode: Mode) {
+        *self.shared.next.lock().unwrap() = (n > 0).then_some((mode, n));
     }
 
     /// Closes the port: connections are refused (open ones are closed at their next command).
@@ -386,12 +407,14 @@ fn serve(shared: &Shared, stream: TcpStream) -> std::io::Result<()> {
                 rcpt_to.clear();
                 out.write_all(b"250 2.1.0 OK\r\n")?;
             }
-            "RCPT" => match shared.mode() {
+            "RCPT" => match shared.mode(matches!(shared.mode(false), Mode::RefuseRcpt(_))) {
                 Mode::RefuseRcpt(code) => {
+                    // As real servers do, the answer quotes the address.
+                    let to = arg("RCPT TO:");
                     let text = if code < 500 {
-                        "4.3.0 try again later (test sink)"
+                        format!("4.3.0 <{to}>: try again later (test sink)")
                     } else {
-                        "5.1.1 mailbox refused (test sink)"
+                        format!("5.1.1 <{to}>: mailbox refused (test sink)")
                     };
                     out.write_all(format!("{code} {text}\r\n").as_bytes())?;
                 }
@@ -445,7 +468,11 @@ fn serve(shared: &Shared, stream: TcpStream) -> std::io::Result<()> {
 fn finish(shared: &Shared, out: &mut TcpStream, message: Received) -> std::io::Result<bool> {
     shared.state().transactions += 1;
     shared.changed.notify_all();
-    match shared.mode() {
+    let mode = match shared.mode(false) {
+        Mode::RefuseRcpt(_) => Mode::Accept,
+        _ => shared.mode(true),
+    };
+    match mode {
         Mode::Accept | Mode::RefuseRcpt(_) => {}
         Mode::RefuseData(code) => {
             out.write_all(format!("{code} refused after DATA (test sink)\r\n").as_bytes())?;
@@ -555,6 +582,13 @@ mod tests {
         assert_eq!(a[5], "closed", "{a:?}");
         assert_eq!(sink.received().len(), 1);
         assert_eq!(sink.transactions(), 3);
+        sink.set_mode(Mode::Accept);
+        sink.set_mode_for(1, Mode::RefuseRcpt(550));
+        let a = talk(sink.addr, MAIL);
+        assert!(a[3].starts_with("550 5.1.1 <b@x.test>"), "{a:?}");
+        let a = talk(sink.addr, MAIL);
+        assert!(a[5].starts_with("250"), "{a:?}");
+        assert_eq!(sink.received().len(), 2);
     }
 
     #[test]
