@@ -1,19 +1,24 @@
-//! A screen for the bytes a client sends on an HTTP/1.1 connection, in front of the HTTP server.
+//! A screen for the bytes a client sends on an HTTP/1.1 connection, in front of hyper.
 //!
-//! [`HeadScreen`] is fed every byte of the connection in order, in pieces of any size. It finds
-//! each request head (the bytes up to the empty line), follows the framing of the body after it
-//! (Content-Length bodies by count; chunked bodies through their chunk-size lines, chunk data
-//! and trailers) so that it finds the next head of a kept-alive connection, and rejects what a
-//! lenient parser could read differently from a strict one:
+//! [`HeadScreen`] is fed every byte of the connection in order, in pieces of any size. It
+//! refuses in a request head only what hyper (with httparse) accepts although a front proxy
+//! may read the framing differently, which is how requests get smuggled (the gateway's tests
+//! in `screen/hyper_alone.rs` show what hyper does alone with each):
 //!
-//! * in a head: a line ending in a bare LF, a CR not followed by LF, a NUL byte, obs-fold (a
-//!   line starting with a space or tab), a field name that is not a token or has no colon,
-//!   both Content-Length and Transfer-Encoding (either order), two Content-Length fields (even
-//!   with equal values) or one that is not plain digits, a Transfer-Encoding other than a
-//!   single `chunked` (or two Transfer-Encoding fields), and a head longer than the limit;
-//! * in a chunked body: a chunk-size line that is not hex digits (at most 16), optionally
-//!   `;extension`, then CRLF; chunk data not followed by CRLF; trailers with the faults above
-//!   or longer than the head limit.
+//! * a line ending in a bare LF: httparse takes it as a line end;
+//! * both Content-Length and Transfer-Encoding, in either order: hyper reads the body as
+//!   chunked and drops the length from the head it hands on;
+//! * two Content-Length fields, even with equal values: hyper takes equal ones as one.
+//!
+//! Everything else wrong with a head (a bare CR, NUL, obs-fold, a bad field name, a coding
+//! other than `chunked` last) is left to hyper, which refuses it and reads nothing after it.
+//!
+//! To find each head of a kept-alive connection the screen follows the body before it: a
+//! Content-Length body by count, a body with any Transfer-Encoding as chunked (hyper refuses
+//! a head whose last coding is not `chunked`, the gateway one with codings before it, and
+//! neither reads on), through chunk-size lines, chunk data and trailers. Where it cannot
+//! follow, it stops: a head over the limit it holds, a Content-Length that is not digits in 64
+//! bits, a chunked body it cannot read. hyper refuses each of these as well.
 //!
 //! [`HeadScreen::safe_end`] says how many bytes of the stream may be handed on: everything
 //! before the head being read (so the server never sees a head the screen has not accepted as
@@ -24,25 +29,15 @@
 pub enum Rejection {
     /// A head line ended in LF without CR.
     BareLf,
-    /// A CR in a head not followed by LF.
-    BareCr,
-    /// A NUL byte in a head.
-    Nul,
-    /// A header line starting with a space or tab (obsolete line folding).
-    ObsFold,
-    /// A field name that is empty, not a token, or without a colon.
-    BadFieldName,
     /// Both Content-Length and Transfer-Encoding.
     LengthAndChunked,
     /// Two Content-Length fields.
     TwoLengths,
-    /// A Content-Length that is not 1 to 19 digits.
+    /// A Content-Length that is not digits (with optional spaces or tabs around) in 64 bits.
     BadLength,
-    /// A Transfer-Encoding other than one `chunked`.
-    UnsupportedCoding,
     /// More head bytes than the limit without the empty line that ends the head.
     HeadTooLarge,
-    /// A chunked body's framing is broken (chunk-size line, CRLF after data, trailers).
+    /// A chunked body the screen cannot follow (chunk-size line, CRLF after data, trailers).
     BadChunkedBody,
 }
 
@@ -65,14 +60,9 @@ impl Rejection {
     pub fn name(self) -> &'static str {
         match self {
             Rejection::BareLf => "bare_lf",
-            Rejection::BareCr => "bare_cr",
-            Rejection::Nul => "nul",
-            Rejection::ObsFold => "obs_fold",
-            Rejection::BadFieldName => "bad_field_name",
             Rejection::LengthAndChunked => "length_and_chunked",
             Rejection::TwoLengths => "two_lengths",
             Rejection::BadLength => "bad_length",
-            Rejection::UnsupportedCoding => "unsupported_coding",
             Rejection::HeadTooLarge => "head_too_large",
             Rejection::BadChunkedBody => "bad_chunked_body",
         }
@@ -84,17 +74,13 @@ impl Rejection {
 enum State {
     /// Before a request line (empty lines before it are skipped).
     HeadStart,
-    /// CR of an empty line before the request line: LF must follow.
-    LeadingLf,
     RequestLine,
-    /// CR at the end of a request or field line: LF must follow.
-    LineLf,
     /// At the start of a field line or of the empty line that ends the head.
     FieldStart,
+    /// A CR at the start of a line: LF ends the head.
+    HeadEnd,
     FieldName,
     FieldValue,
-    /// CR of the empty line that ends the head: LF must follow.
-    HeadEndLf,
     /// Content-Length body: bytes left.
     Body(u64),
     ChunkSize,
@@ -120,14 +106,17 @@ enum Field {
     Other,
 }
 
+/// A Content-Length value read so far: leading blanks, digits, trailing blanks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Length {
+    Lead,
+    Digits(u64),
+    Trail(u64),
+    Bad,
+}
+
 const CONTENT_LENGTH: &[u8] = b"content-length";
 const TRANSFER_ENCODING: &[u8] = b"transfer-encoding";
-/// Room for the longer of the two names the screen looks for.
-const NAME_ROOM: usize = 17;
-/// Room for a Content-Length (19 digits) or `chunked` value with trailing spaces.
-const VALUE_ROOM: usize = 24;
-/// Most hex digits of a chunk size (64 bits), leading zeros included.
-const MAX_CHUNK_DIGITS: u8 = 16;
 
 /// The screen for one connection. See the module documentation.
 #[derive(Clone, Debug)]
@@ -136,51 +125,41 @@ pub struct HeadScreen {
     state: State,
     /// Bytes scanned so far.
     pos: u64,
-    /// Where the current chunk-size line or the trailer section starts.
-    line_start: u64,
     /// Where the head being read starts.
     head_start: u64,
+    /// The previous byte was a CR.
+    cr: bool,
     content_length: Option<u64>,
     chunked: bool,
     field: Field,
-    name: [u8; NAME_ROOM],
+    /// The field name so far: its length, and whether it still matches either framing field.
     name_len: usize,
-    value: [u8; VALUE_ROOM],
-    value_len: usize,
-    value_overflow: bool,
+    maybe_length: bool,
+    maybe_coding: bool,
+    length: Length,
     chunk_size: u64,
-    chunk_digits: u8,
-}
-
-/// Token characters (RFC 9110 section 5.6.2), the bytes of a field name.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-fn hex_value(b: u8) -> Option<u64> {
-    (b as char).to_digit(16).map(u64::from)
+    chunk_digits: bool,
 }
 
 impl HeadScreen {
     /// A screen allowing heads (request line, fields and the empty line, plus any empty lines
-    /// before the request line) and trailer sections of at most `max_head` bytes.
+    /// before the request line) of at most `max_head` bytes.
     pub fn new(max_head: usize) -> HeadScreen {
         HeadScreen {
             max_head: max_head as u64,
             state: State::HeadStart,
             pos: 0,
-            line_start: 0,
             head_start: 0,
+            cr: false,
             content_length: None,
             chunked: false,
             field: Field::Other,
-            name: [0; NAME_ROOM],
             name_len: 0,
-            value: [0; VALUE_ROOM],
-            value_len: 0,
-            value_overflow: false,
+            maybe_length: false,
+            maybe_coding: false,
+            length: Length::Lead,
             chunk_size: 0,
-            chunk_digits: 0,
+            chunk_digits: false,
         }
     }
 
@@ -223,23 +202,24 @@ impl HeadScreen {
                         _ => State::ChunkData(left),
                     };
                 }
-                // Request lines and other fields' values: only CR, LF and NUL matter, and the
-                // head limit. The hot path for heads.
+                // Request lines and other fields' values: only CR and LF matter, and the head
+                // limit. The hot path for heads.
                 State::RequestLine | State::FieldValue
                     if self.field == Field::Other && self.pos - self.head_start < self.max_head =>
                 {
                     let room = (self.max_head - (self.pos - self.head_start)) as usize;
                     let window = &bytes[i..bytes.len().min(i + room)];
-                    let n = window
-                        .iter()
-                        .position(|&b| b == b'\r' || b == b'\n' || b == 0)
-                        .unwrap_or(window.len());
-                    if n == 0 {
-                        self.step_or_reject(bytes[i])?;
-                        i += 1;
-                    } else {
-                        i += n;
-                        self.pos += n as u64;
+                    match window.iter().position(|&b| b == b'\r' || b == b'\n') {
+                        Some(0) => {
+                            self.step_or_reject(bytes[i])?;
+                            i += 1;
+                        }
+                        found => {
+                            let n = found.unwrap_or(window.len());
+                            i += n;
+                            self.pos += n as u64;
+                            self.cr = false;
+                        }
                     }
                 }
                 _ => {
@@ -256,12 +236,17 @@ impl HeadScreen {
 
     /// One byte through [`Self::step`]; a fault becomes the final state.
     fn step_or_reject(&mut self, b: u8) -> Result<(), Rejection> {
-        if let Err(r) = self.step(b) {
-            self.state = State::Rejected(r);
-            return Err(r);
+        match self.step(b) {
+            Ok(next) => {
+                self.state = next;
+                self.pos += 1;
+                Ok(())
+            }
+            Err(r) => {
+                self.state = State::Rejected(r);
+                Err(r)
+            }
         }
-        self.pos += 1;
-        Ok(())
     }
 
     /// A new head starts at stream offset `at`.
@@ -270,141 +255,157 @@ impl HeadScreen {
         State::HeadStart
     }
 
-    /// One byte outside body data, at `self.pos`.
-    fn step(&mut self, b: u8) -> Result<(), Rejection> {
+    /// One byte outside body data, at `self.pos`: the next state.
+    fn step(&mut self, b: u8) -> Result<State, Rejection> {
+        use Rejection::BadChunkedBody as Bad;
         if self.in_head() && self.pos - self.head_start >= self.max_head {
             return Err(Rejection::HeadTooLarge);
         }
-        self.state = match self.state {
+        Ok(match self.state {
             State::HeadStart => match b {
-                b'\r' => State::LeadingLf,
-                b'\n' => return Err(Rejection::BareLf),
-                0 => return Err(Rejection::Nul),
-                _ => State::RequestLine,
+                b'\r' | b'\n' => {
+                    self.line_end(b)?;
+                    State::HeadStart
+                }
+                _ => {
+                    self.cr = false;
+                    State::RequestLine
+                }
             },
-            State::LeadingLf => match b {
-                b'\n' => State::HeadStart,
-                _ => return Err(Rejection::BareCr),
+            State::RequestLine => match self.line_end(b)? {
+                true => State::FieldStart,
+                false => State::RequestLine,
             },
-            State::RequestLine => head_text(b, State::RequestLine)?,
-            State::LineLf => match b {
-                b'\n' => {
+            State::FieldStart if b == b'\r' => {
+                self.cr = true;
+                State::HeadEnd
+            }
+            State::HeadEnd if b == b'\n' => self.body_state(self.pos + 1),
+            // A field line starting with CR, or any other: hyper judges the name.
+            State::FieldStart | State::HeadEnd => {
+                self.name_len = 0;
+                self.maybe_length = true;
+                self.maybe_coding = true;
+                self.field_name(b)?
+            }
+            State::FieldName => self.field_name(b)?,
+            State::FieldValue => {
+                if self.line_end(b)? {
                     self.end_field()?;
                     State::FieldStart
-                }
-                _ => return Err(Rejection::BareCr),
-            },
-            State::FieldStart => match b {
-                b'\r' => State::HeadEndLf,
-                b'\n' => return Err(Rejection::BareLf),
-                0 => return Err(Rejection::Nul),
-                b' ' | b'\t' => return Err(Rejection::ObsFold),
-                _ if is_tchar(b) => {
-                    self.name_len = 0;
-                    self.push_name(b);
-                    State::FieldName
-                }
-                _ => return Err(Rejection::BadFieldName),
-            },
-            State::FieldName => match b {
-                b':' => {
-                    self.start_value();
+                } else {
+                    if self.field == Field::ContentLength {
+                        self.length_byte(b);
+                    }
                     State::FieldValue
                 }
-                _ if is_tchar(b) => {
-                    self.push_name(b);
-                    State::FieldName
-                }
-                b'\n' => return Err(Rejection::BareLf),
-                0 => return Err(Rejection::Nul),
-                _ => return Err(Rejection::BadFieldName),
-            },
-            State::FieldValue => {
-                if self.field != Field::Other && b != b'\r' {
-                    self.push_value(b);
-                }
-                head_text(b, State::FieldValue)?
             }
-            State::HeadEndLf => match b {
-                b'\n' => self.body_state(self.pos + 1),
-                _ => return Err(Rejection::BareCr),
-            },
-            State::ChunkSize => match b {
-                b';' if self.chunk_digits > 0 => State::ChunkExtension,
-                b'\r' if self.chunk_digits > 0 => State::ChunkSizeLf,
-                _ => {
-                    let v = hex_value(b).ok_or(Rejection::BadChunkedBody)?;
-                    self.chunk_digits += 1;
-                    if self.chunk_digits > MAX_CHUNK_DIGITS {
-                        return Err(Rejection::BadChunkedBody);
-                    }
-                    self.chunk_size = self.chunk_size << 4 | v;
+            State::ChunkSize => match (b, (b as char).to_digit(16)) {
+                (_, Some(v)) => {
+                    self.chunk_digits = true;
+                    self.chunk_size = self
+                        .chunk_size
+                        .checked_mul(16)
+                        .ok_or(Bad)?
+                        .checked_add(u64::from(v))
+                        .ok_or(Bad)?;
                     State::ChunkSize
                 }
+                (b';', _) if self.chunk_digits => State::ChunkExtension,
+                (b'\r', _) if self.chunk_digits => State::ChunkSizeLf,
+                _ => return Err(Bad),
             },
             State::ChunkExtension => match b {
-                _ if self.pos - self.line_start >= self.max_head => {
-                    return Err(Rejection::BadChunkedBody)
-                }
                 b'\r' => State::ChunkSizeLf,
-                b'\n' | 0 => return Err(Rejection::BadChunkedBody),
+                b'\n' => return Err(Bad),
                 _ => State::ChunkExtension,
             },
-            State::ChunkSizeLf => match b {
-                b'\n' if self.chunk_size == 0 => {
-                    self.line_start = self.pos + 1;
-                    State::TrailerStart
-                }
-                b'\n' => State::ChunkData(self.chunk_size),
-                _ => return Err(Rejection::BadChunkedBody),
-            },
-            State::ChunkDataCr => match b {
-                b'\r' => State::ChunkDataLf,
-                _ => return Err(Rejection::BadChunkedBody),
-            },
-            State::ChunkDataLf => match b {
-                b'\n' => self.start_chunk(self.pos + 1),
-                _ => return Err(Rejection::BadChunkedBody),
-            },
-            State::TrailerStart | State::TrailerLine => {
-                if self.pos - self.line_start >= self.max_head {
-                    return Err(Rejection::BadChunkedBody);
-                }
-                match (self.state, b) {
-                    (State::TrailerStart, b'\r') => State::TrailerEndLf,
-                    (State::TrailerStart, b' ' | b'\t') => return Err(Rejection::BadChunkedBody),
-                    (_, b'\r') => State::TrailerLineLf,
-                    (_, b'\n' | 0) => return Err(Rejection::BadChunkedBody),
-                    _ => State::TrailerLine,
-                }
+            State::ChunkSizeLf if b == b'\n' && self.chunk_size == 0 => State::TrailerStart,
+            State::ChunkSizeLf if b == b'\n' => State::ChunkData(self.chunk_size),
+            State::ChunkDataCr if b == b'\r' => State::ChunkDataLf,
+            State::ChunkDataLf if b == b'\n' => {
+                self.chunk_size = 0;
+                self.chunk_digits = false;
+                State::ChunkSize
             }
-            State::TrailerLineLf => match b {
-                b'\n' => State::TrailerStart,
-                _ => return Err(Rejection::BadChunkedBody),
+            State::TrailerStart if b == b'\r' => State::TrailerEndLf,
+            State::TrailerStart | State::TrailerLine => match b {
+                b'\r' => State::TrailerLineLf,
+                b'\n' => return Err(Bad),
+                _ => State::TrailerLine,
             },
-            State::TrailerEndLf => match b {
-                b'\n' => self.next_head(self.pos + 1),
-                _ => return Err(Rejection::BadChunkedBody),
-            },
+            State::TrailerLineLf if b == b'\n' => State::TrailerStart,
+            State::TrailerEndLf if b == b'\n' => self.next_head(self.pos + 1),
+            State::ChunkSizeLf
+            | State::ChunkDataCr
+            | State::ChunkDataLf
+            | State::TrailerLineLf
+            | State::TrailerEndLf => return Err(Bad),
             State::Body(_) | State::ChunkData(_) | State::Rejected(_) => {
                 unreachable!("handled in scan")
             }
-        };
-        Ok(())
+        })
     }
 
     fn in_head(&self) -> bool {
         matches!(
             self.state,
             State::HeadStart
-                | State::LeadingLf
                 | State::RequestLine
-                | State::LineLf
                 | State::FieldStart
+                | State::HeadEnd
                 | State::FieldName
                 | State::FieldValue
-                | State::HeadEndLf
         )
+    }
+
+    /// True at the LF of a CRLF; a bare LF is refused. Notes whether `b` is a CR.
+    fn line_end(&mut self, b: u8) -> Result<bool, Rejection> {
+        let after_cr = std::mem::replace(&mut self.cr, b == b'\r');
+        match b {
+            b'\n' if after_cr => Ok(true),
+            b'\n' => Err(Rejection::BareLf),
+            _ => Ok(false),
+        }
+    }
+
+    /// A byte of a field name, or the colon after it.
+    fn field_name(&mut self, b: u8) -> Result<State, Rejection> {
+        if b == b':' {
+            self.cr = false;
+            self.field = match self.name_len {
+                14 if self.maybe_length => Field::ContentLength,
+                17 if self.maybe_coding => Field::TransferEncoding,
+                _ => Field::Other,
+            };
+            self.length = Length::Lead;
+            return Ok(State::FieldValue);
+        }
+        if self.line_end(b)? {
+            // A line without a colon: hyper refuses it.
+            return Ok(State::FieldStart);
+        }
+        let b = b.to_ascii_lowercase();
+        self.maybe_length &= CONTENT_LENGTH.get(self.name_len) == Some(&b);
+        self.maybe_coding &= TRANSFER_ENCODING.get(self.name_len) == Some(&b);
+        self.name_len += 1;
+        Ok(State::FieldName)
+    }
+
+    /// A byte of a Content-Length value, read as hyper reads it: digits in 64 bits, with
+    /// spaces or tabs around them.
+    fn length_byte(&mut self, b: u8) {
+        let digit = u64::from(b.wrapping_sub(b'0'));
+        self.length = match (self.length, b) {
+            (Length::Lead, b' ' | b'\t') => Length::Lead,
+            (Length::Lead, b'0'..=b'9') => Length::Digits(digit),
+            (Length::Digits(n), b'0'..=b'9') => n
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(digit))
+                .map_or(Length::Bad, Length::Digits),
+            (Length::Digits(n) | Length::Trail(n), b' ' | b'\t' | b'\r') => Length::Trail(n),
+            _ => Length::Bad,
+        };
     }
 
     /// The state after a complete head; its body starts at stream offset `at`.
@@ -412,7 +413,9 @@ impl HeadScreen {
         let chunked = std::mem::take(&mut self.chunked);
         let length = self.content_length.take().unwrap_or(0);
         if chunked {
-            self.start_chunk(at)
+            self.chunk_size = 0;
+            self.chunk_digits = false;
+            State::ChunkSize
         } else if length > 0 {
             State::Body(length)
         } else {
@@ -420,94 +423,24 @@ impl HeadScreen {
         }
     }
 
-    /// A chunk-size line starts at stream offset `at`.
-    fn start_chunk(&mut self, at: u64) -> State {
-        self.chunk_size = 0;
-        self.chunk_digits = 0;
-        self.line_start = at;
-        State::ChunkSize
-    }
-
-    fn push_name(&mut self, b: u8) {
-        if self.name_len < NAME_ROOM {
-            self.name[self.name_len] = b.to_ascii_lowercase();
-        }
-        self.name_len += 1;
-    }
-
-    fn start_value(&mut self) {
-        let name = &self.name[..self.name_len.min(NAME_ROOM)];
-        self.field = if self.name_len == CONTENT_LENGTH.len() && name == CONTENT_LENGTH {
-            Field::ContentLength
-        } else if self.name_len == TRANSFER_ENCODING.len() && name == TRANSFER_ENCODING {
-            Field::TransferEncoding
-        } else {
-            Field::Other
-        };
-        self.value_len = 0;
-        self.value_overflow = false;
-    }
-
-    fn push_value(&mut self, b: u8) {
-        if self.value_len == 0 && (b == b' ' || b == b'\t') {
-            return; // leading whitespace
-        }
-        if self.value_len < VALUE_ROOM {
-            self.value[self.value_len] = b;
-            self.value_len += 1;
-        } else {
-            self.value_overflow = true;
-        }
-    }
-
     /// At the end of a field line: checks the framing fields.
     fn end_field(&mut self) -> Result<(), Rejection> {
-        let field = std::mem::replace(&mut self.field, Field::Other);
-        let mut value = &self.value[..self.value_len];
-        while let [rest @ .., b' ' | b'\t'] = value {
-            value = rest;
-        }
-        match field {
-            Field::Other => Ok(()),
-            Field::ContentLength => {
-                if self.chunked {
-                    return Err(Rejection::LengthAndChunked);
-                }
-                if self.content_length.is_some() {
-                    return Err(Rejection::TwoLengths);
-                }
-                if self.value_overflow
-                    || value.is_empty()
-                    || value.len() > 19
-                    || !value.iter().all(u8::is_ascii_digit)
-                {
-                    return Err(Rejection::BadLength);
-                }
-                let n = value.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
-                self.content_length = Some(n);
-                Ok(())
+        match std::mem::replace(&mut self.field, Field::Other) {
+            Field::Other => {}
+            Field::ContentLength if self.chunked => return Err(Rejection::LengthAndChunked),
+            Field::ContentLength if self.content_length.is_some() => {
+                return Err(Rejection::TwoLengths)
             }
-            Field::TransferEncoding => {
-                if self.content_length.is_some() {
-                    return Err(Rejection::LengthAndChunked);
-                }
-                if self.chunked || self.value_overflow || !value.eq_ignore_ascii_case(b"chunked") {
-                    return Err(Rejection::UnsupportedCoding);
-                }
-                self.chunked = true;
-                Ok(())
+            Field::ContentLength => match self.length {
+                Length::Digits(n) | Length::Trail(n) => self.content_length = Some(n),
+                _ => return Err(Rejection::BadLength),
+            },
+            Field::TransferEncoding if self.content_length.is_some() => {
+                return Err(Rejection::LengthAndChunked)
             }
+            Field::TransferEncoding => self.chunked = true,
         }
-    }
-}
-
-/// A byte of a request line or field value: anything but NUL, and a line ends in CRLF.
-fn head_text(b: u8, same: State) -> Result<State, Rejection> {
-    match b {
-        b'\r' => Ok(State::LineLf),
-        b'\n' => Err(Rejection::BareLf),
-        0 => Err(Rejection::Nul),
-        _ => Ok(same),
+        Ok(())
     }
 }
 
@@ -570,7 +503,8 @@ mod tests {
     fn empty_lines_before_the_request_line_are_allowed() {
         passes(b"\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_eq!(rejected(b"\nGET / HTTP/1.1\r\n\r\n"), Rejection::BareLf);
-        assert_eq!(rejected(b"\rGET / HTTP/1.1\r\n\r\n"), Rejection::BareCr);
+        // A CR not followed by LF is hyper's to refuse.
+        passes(b"\rGET / HTTP/1.1\r\n\r\n");
     }
 
     #[test]
@@ -600,9 +534,18 @@ mod tests {
         passes(&stream);
         // The chunk data may hold anything, CRLFs and NULs included.
         passes(b"POST / HTTP/1.1\r\nTransfer-Encoding: Chunked \r\n\r\n3\r\n\r\n\0\r\n0\r\n\r\n");
-        // Chunk sizes up to 16 hex digits.
+        // Chunk sizes up to 64 bits, leading zeros of any number.
         let big = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nab";
         assert_eq!(screen(big), (Ok(()), big.len() as u64));
+        passes(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n00000000000000001\r\nx\r\n0\r\n\r\n");
+        // Any Transfer-Encoding is followed as chunked: hyper refuses a head whose last coding
+        // is not chunked, the gateway one with codings before it.
+        let mut stream =
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n".to_vec();
+        stream.extend_from_slice(GET);
+        passes(&stream);
+        // What hyper refuses in extensions and trailers is left to it.
+        passes(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;a\0\r\nx\r\n0\r\nX-T: a\0\r\n folded\r\n\r\n");
     }
 
     #[test]
@@ -611,7 +554,7 @@ mod tests {
         for body in [
             &b"zz\r\nconfirm=yes\r\n0\r\n\r\n"[..],
             b"fffffffffffffffff\r\n",
-            b"00000000000000001\r\nx\r\n0\r\n\r\n",
+            b"10000000000000000\r\n",
             b"\r\n",
             b";ext\r\n",
             b" 5\r\n",
@@ -620,13 +563,11 @@ mod tests {
             b"5\nhello\r\n",
             b"5\rhello\r\n",
             b"5;a\nhello\r\n",
-            b"5;a\0\r\nhello\r\n",
             b"5\r\nhelloX\r\n",
             b"5\r\nhello\rX",
             b"5\r\nhello\n0\r\n\r\n",
             b"0\r\nX-T: a\nb\r\n\r\n",
-            b"0\r\nX-T: a\0\r\n\r\n",
-            b"0\r\n folded\r\n\r\n",
+            b"0\r\nX-T: a\rb\r\n\r\n",
             b"0\r\n\rX",
             b"0\r\n\n",
         ] {
@@ -642,83 +583,55 @@ mod tests {
     }
 
     #[test]
-    fn chunk_extensions_and_trailers_are_bounded() {
-        let head = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
-        let mut ext = head.clone();
-        ext.extend_from_slice(b"1;");
-        ext.extend(std::iter::repeat_n(b'a', MAX));
-        assert_eq!(rejected(&ext), Rejection::BadChunkedBody);
-        let mut trailers = head;
-        trailers.extend_from_slice(b"0\r\n");
-        for _ in 0..=MAX / 8 {
-            trailers.extend_from_slice(b"X-T: a\r\n");
-        }
-        assert_eq!(rejected(&trailers), Rejection::BadChunkedBody);
+    fn chunk_extensions_and_trailers_are_left_to_hyper_to_bound() {
+        // hyper limits both to 16 KiB; the screen passes them on as they come.
+        let mut stream = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;".to_vec();
+        stream.extend(std::iter::repeat_n(b'a', MAX * 2));
+        assert_eq!(screen(&stream), (Ok(()), stream.len() as u64));
     }
 
     #[test]
-    fn faulty_line_ends_nul_and_obs_fold_are_rejected_and_the_head_held() {
-        for (bytes, why) in [
-            (
-                &b"GET /healthz HTTP/1.1\nHost: x\n\n"[..],
-                Rejection::BareLf,
-            ),
-            (b"GET /healthz HTTP/1.1\r\nHost: x\n\r\n", Rejection::BareLf),
-            (b"GET /healthz HTTP/1.1\r\nHost: x\r\n\n", Rejection::BareLf),
-            (
-                b"GET /healthz HTTP/1.1\r\nHost\n: x\r\n\r\n",
-                Rejection::BareLf,
-            ),
-            (b"GET /healthz HTTP/1.1\rHost: x\r\n\r\n", Rejection::BareCr),
-            (
-                b"GET /healthz HTTP/1.1\r\nX-A: a\rb\r\n\r\n",
-                Rejection::BareCr,
-            ),
-            (
-                b"GET /healthz HTTP/1.1\r\nHost: x\r\n\rX",
-                Rejection::BareCr,
-            ),
-            (
-                b"GET /healthz HTTP/1.1\r\nX-A: a\0b\r\n\r\n",
-                Rejection::Nul,
-            ),
-            (b"GET /he\0z HTTP/1.1\r\n\r\n", Rejection::Nul),
-            (b"GET /healthz HTTP/1.1\r\nX-\0: a\r\n\r\n", Rejection::Nul),
-            (b"GET /healthz HTTP/1.1\r\n\0X: a\r\n\r\n", Rejection::Nul),
-            (b"\0GET / HTTP/1.1\r\n\r\n", Rejection::Nul),
-            (
-                b"GET /healthz HTTP/1.1\r\nX-A: a\r\n b\r\n\r\n",
-                Rejection::ObsFold,
-            ),
-            (
-                b"GET /healthz HTTP/1.1\r\n\tX-A: a\r\n\r\n",
-                Rejection::ObsFold,
-            ),
-            (
-                b"GET /healthz HTTP/1.1\r\nX A: a\r\n\r\n",
-                Rejection::BadFieldName,
-            ),
-            (
-                b"GET /healthz HTTP/1.1\r\nContent-Length : 5\r\n\r\n",
-                Rejection::BadFieldName,
-            ),
-            (
-                b"GET /healthz HTTP/1.1\r\n: a\r\n\r\n",
-                Rejection::BadFieldName,
-            ),
-            (
-                b"GET /healthz HTTP/1.1\r\nnocolon\r\n\r\n",
-                Rejection::BadFieldName,
-            ),
-            (
-                b"GET /healthz HTTP/1.1\r\nX(: a\r\n\r\n",
-                Rejection::BadFieldName,
-            ),
+    fn bare_lf_is_rejected_and_the_head_held() {
+        for bytes in [
+            &b"GET /healthz HTTP/1.1\nHost: x\n\n"[..],
+            b"GET /healthz HTTP/1.1\r\nHost: x\n\r\n",
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\n\n",
+            b"GET /healthz HTTP/1.1\r\nHost\n: x\r\n\r\n",
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n\r\n",
         ] {
             // After a good request, so the safe end shows where the faulty head starts.
             let mut stream = GET.to_vec();
             stream.extend_from_slice(bytes);
-            assert_eq!(screen(&stream), (Err(why), GET.len() as u64), "{bytes:?}");
+            let expected = if bytes.ends_with(b"\r\n\r\n\r\n") {
+                // An empty line before the next request line; its bare LF comes later.
+                stream.extend_from_slice(b"\n");
+                (Err(Rejection::BareLf), (GET.len() + bytes.len() - 2) as u64)
+            } else {
+                (Err(Rejection::BareLf), GET.len() as u64)
+            };
+            assert_eq!(screen(&stream), expected, "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn other_faults_in_a_head_are_left_to_hyper() {
+        // hyper refuses each of these itself (screen/hyper_alone.rs in the gateway).
+        for bytes in [
+            &b"GET /healthz HTTP/1.1\rHost: x\r\n\r\n"[..],
+            b"GET /healthz HTTP/1.1\r\nX-A: a\rb\r\n\r\n",
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\n\rX\r\n\r\n",
+            b"GET /healthz HTTP/1.1\r\nX-A: a\0b\r\n\r\n",
+            b"GET /he\0z HTTP/1.1\r\n\r\n",
+            b"\0GET / HTTP/1.1\r\n\r\n",
+            b"GET /healthz HTTP/1.1\r\nX-A: a\r\n b\r\n\r\n",
+            b"GET /healthz HTTP/1.1\r\nX A: a\r\n\r\n",
+            b"GET /healthz HTTP/1.1\r\nContent-Length : 5\r\n\r\n",
+            b"GET /healthz HTTP/1.1\r\n: a\r\n\r\n",
+            b"GET /healthz HTTP/1.1\r\nnocolon\r\n\r\n",
+        ] {
+            let mut stream = GET.to_vec();
+            stream.extend_from_slice(bytes);
+            passes(&stream);
         }
     }
 
@@ -761,35 +674,7 @@ mod tests {
                 "Content-Length: 18446744073709551616\r\n",
                 Rejection::BadLength,
             ),
-            (
-                "Content-Length: 00000000000000000000000000005\r\n",
-                Rejection::BadLength,
-            ),
-            (
-                "Transfer-Encoding: gzip, chunked\r\n",
-                Rejection::UnsupportedCoding,
-            ),
-            (
-                "Transfer-Encoding: chunked, chunked\r\n",
-                Rejection::UnsupportedCoding,
-            ),
-            (
-                "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
-                Rejection::UnsupportedCoding,
-            ),
-            (
-                "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
-                Rejection::UnsupportedCoding,
-            ),
-            (
-                "Transfer-Encoding: identity\r\n",
-                Rejection::UnsupportedCoding,
-            ),
-            ("Transfer-Encoding:\r\n", Rejection::UnsupportedCoding),
-            (
-                "Transfer-Encoding: xchunked\r\n",
-                Rejection::UnsupportedCoding,
-            ),
+            ("Content-Length: 5\r6\r\n", Rejection::BadLength),
         ] {
             let head = with(fields);
             assert_eq!(rejected(head.as_bytes()), why, "{fields:?}");
@@ -798,10 +683,25 @@ mod tests {
         passes(with("Content-Lengthy: x\r\nX-Transfer-Encoding: gzip\r\n").as_bytes());
         passes(format!("{}hello", with("Content-Length: \t5 \t\r\n")).as_bytes());
         passes(format!("{}hello", with("Content-Length: 0005\r\n")).as_bytes());
+        passes(
+            format!(
+                "{}hello",
+                with("Content-Length: 00000000000000000000000000005\r\n")
+            )
+            .as_bytes(),
+        );
         assert_eq!(
-            whole(with("Content-Length: 9999999999999999999\r\n").as_bytes()).0,
+            whole(with("Content-Length: 18446744073709551615\r\n").as_bytes()).0,
             Ok(())
         );
+        // The codings are hyper's and the gateway's to judge; the body is read as chunked.
+        for fields in [
+            "Transfer-Encoding: gzip, chunked\r\n",
+            "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+            "Transfer-Encoding: identity\r\n",
+        ] {
+            passes(format!("{}0\r\n\r\n", with(fields)).as_bytes());
+        }
     }
 
     #[test]
@@ -840,7 +740,7 @@ mod tests {
     #[test]
     fn rejections_name_their_status() {
         assert_eq!(Rejection::HeadTooLarge.status(), 431);
-        assert_eq!(Rejection::Nul.status(), 400);
+        assert_eq!(Rejection::TwoLengths.status(), 400);
         assert!(Rejection::LengthAndChunked.in_head());
         assert!(!Rejection::BadChunkedBody.in_head());
         assert_eq!(Rejection::BareLf.name(), "bare_lf");

@@ -6,9 +6,10 @@
 //! afterwards (RFC 9112 section 6.1). It does accept codings before `chunked` (`gzip, chunked`)
 //! and hands the still-encoded bytes on: the gateway decodes no coding, so those are refused.
 //!
-//! The request screen (screen.rs) already refuses every Transfer-Encoding but a single
-//! `chunked`, and both framing fields together, before hyper sees the head; this check stays
-//! as a second line should the screen ever be loosened.
+//! This check is the only place codings before `chunked` are refused: the request screen
+//! (screen.rs) refuses both framing fields together and two lengths before hyper sees the
+//! head, but reads the body of any Transfer-Encoding as chunked, as hyper does, and leaves the
+//! codings to hyper and to this check (screen/hyper_alone.rs shows what hyper accepts).
 
 use hyper::header::{HeaderMap, TRANSFER_ENCODING};
 
