@@ -240,6 +240,12 @@ fn cropped(a: &[f64], b: &[f64]) -> (Vec<f64>, Vec<f64>) {
     (keep(a), keep(b))
 }
 
+/// Welch's t of x against y, on all samples and on the samples below their 90th percentile.
+fn t_pair(x: &[f64], y: &[f64]) -> (f64, f64) {
+    let (cx, cy) = cropped(x, y);
+    (welch_t(x, y), welch_t(&cx, &cy))
+}
+
 /// One line per class against random; returns the failures of asserted classes.
 fn report(what: &str, samples: &Samples) -> Vec<String> {
     let random = &samples[index(Class::Random)];
@@ -253,9 +259,7 @@ fn report(what: &str, samples: &Samples) -> Vec<String> {
     let mut failures = vec![];
     for class in CLASSES.into_iter().filter(|&c| c != Class::Random) {
         let x = &samples[index(class)];
-        let t_all = welch_t(x, random);
-        let (cx, cr) = cropped(x, random);
-        let t_crop = welch_t(&cx, &cr);
+        let (t_all, t_crop) = t_pair(x, random);
         let diff = mean_var(x).0 - mean_var(random).0;
         println!(
             "  {:<10} {:>9.0} {:>8.0} {:>13.1} {:>7.2} {:>10.2}  {}",
@@ -391,12 +395,208 @@ async fn unknown_tokens_take_as_long_as_random_ones() {
     // anything, and that is a failure too.
     let malformed = &landing[index(Class::Malformed)];
     let random = &landing[index(Class::Random)];
-    let (cm, cr) = cropped(malformed, random);
-    let power = welch_t(malformed, random)
-        .abs()
-        .max(welch_t(&cm, &cr).abs());
+    let (t_all, t_crop) = t_pair(malformed, random);
+    let power = t_all.abs().max(t_crop.abs());
     assert!(
         power >= T_MAX,
         "too noisy to measure: a skipped database round trip gave only |t| = {power:.2}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The request form: POST /request/{purpose} with a known identifier issues a token, seals it and
+// queues a mail; with an unknown one it only counts the request. The gateway pads every answer
+// to --request-min-duration, so the time must not tell the two apart. Two classes, `known`
+// (each sample a different known person, so none is throttled or capped) and `unknown` (a
+// fresh address each time), in rounds in a fresh random order, compared with the Welch test
+// above.
+//
+// The resolver sleeps 5 ms for known identifiers, as an application's slower lookup would, so
+// the difference the padding must hide is large and certain. Positive control: the same
+// classes on a gateway with --request-min-duration 0 must show it (|t| >= T_MAX), or the
+// samples could not have seen a leak and the test fails.
+
+/// The padding in this test: well above the known path's time, small enough for many samples.
+const REQUEST_MIN_DURATION: &str = "30ms";
+const REQUEST_ROUNDS: usize = 500;
+const REQUEST_TIME: Duration = Duration::from_secs(32);
+const CONTROL_ROUNDS: usize = 300;
+const CONTROL_TIME: Duration = Duration::from_secs(15);
+/// Known people: more than both measurements can use.
+const KNOWN_PEOPLE: usize = 1000;
+
+/// A purpose with a resolver over KNOWN_PEOPLE users `known-<i>@<tag>.example`, sleeping 5 ms
+/// for those it finds.
+async fn request_purpose(c: &Client) -> (String, String) {
+    let schema = format!("it_timing_rq_{}", tag());
+    c.batch_execute(&format!(
+        "CREATE SCHEMA {schema};
+         CREATE TABLE {schema}.users (email text PRIMARY KEY);
+         INSERT INTO {schema}.users SELECT 'known-' || i || '@{schema}.example'
+           FROM generate_series(1, {KNOWN_PEOPLE}) i;
+         CREATE FUNCTION {schema}.find(identifier text, OUT subject text, OUT address text)
+         LANGUAGE plpgsql SECURITY DEFINER SET search_path = {schema}, pg_catalog, pg_temp AS $$
+         BEGIN
+           SELECT u.email, u.email INTO subject, address FROM {schema}.users u WHERE u.email = identifier;
+           IF FOUND THEN PERFORM pg_sleep(0.005); END IF;
+         END $$;"
+    ))
+    .await
+    .expect("create the resolver");
+    let purpose = format!("timing_rq_{}", tag());
+    c.execute(
+        "SELECT linktoken.define_purpose($1, '1 hour', resolver => $2::text::regprocedure)",
+        &[&purpose, &format!("{schema}.find(text)")],
+    )
+    .await
+    .expect("define the purpose");
+    // Any key will do (nothing here opens a message), but never replace another test's key.
+    c.batch_execute(
+        "SELECT linktoken.set_mailer_key(sha256('timing'))
+         WHERE NOT EXISTS (SELECT FROM linktoken.mailer_keys WHERE retired_at IS NULL)",
+    )
+    .await
+    .expect("a mailer key");
+    (purpose, schema)
+}
+
+/// Response times of (known, unknown) requests, in microseconds; every answer must be the
+/// same 200 page.
+fn measure_requests(
+    gw: &Gateway,
+    purpose: &str,
+    schema: &str,
+    next_known: &mut usize,
+    rounds: usize,
+    time: Duration,
+) -> [Vec<f64>; 2] {
+    let path = format!("/request/{purpose}");
+    let mut samples: [Vec<f64>; 2] = Default::default();
+    let mut first_body: Option<String> = None;
+    let deadline = Instant::now() + time;
+    for round in 0..WARMUP_ROUNDS + rounds {
+        if Instant::now() > deadline {
+            break;
+        }
+        *next_known += 1;
+        assert!(
+            *next_known <= KNOWN_PEOPLE,
+            "more samples than known people"
+        );
+        let identifiers = [
+            format!("known-{next_known}@{schema}.example"),
+            format!("unknown-{}@{schema}.example", tag()),
+        ];
+        let order = if random_u64() % 2 == 0 {
+            [0, 1]
+        } else {
+            [1, 0]
+        };
+        for class in order {
+            let start = Instant::now();
+            let reply = http::post_form(gw.addr, &path, &[("identifier", &identifiers[class])]);
+            let elapsed = start.elapsed();
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            let first = first_body.get_or_insert_with(|| reply.body.clone());
+            assert_eq!(&reply.body, first, "the same page for every identifier");
+            if round >= WARMUP_ROUNDS {
+                samples[class].push(elapsed.as_secs_f64() * 1e6);
+            }
+        }
+    }
+    samples
+}
+
+/// Prints the comparison; returns (t on all samples, t cropped).
+fn report_requests(what: &str, [known, unknown]: &[Vec<f64>; 2]) -> (f64, f64) {
+    for (name, x) in [("known", known), ("unknown", unknown)] {
+        assert!(
+            x.len() >= MIN_SAMPLES,
+            "{what}: only {} samples of {name} in the time limit (machine too busy to measure)",
+            x.len()
+        );
+    }
+    let (t_all, t_crop) = t_pair(known, unknown);
+    println!(
+        "{what}: {} samples per class; known median {:.0} us, mean {:.0} us; unknown median {:.0} us, mean {:.0} us; t {t_all:.2}, cropped {t_crop:.2}",
+        known.len(),
+        median(known),
+        mean_var(known).0,
+        median(unknown),
+        mean_var(unknown).0
+    );
+    (t_all, t_crop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn known_identifiers_take_as_long_as_unknown_ones() {
+    let admin = connect().await;
+    let (p, schema) = request_purpose(&admin).await;
+    let (role, url) = login_role(&admin, "timing_rq").await;
+    let unlimited = [
+        "--requests-per-minute",
+        "4000000000",
+        "--max-in-flight-per-client",
+        "0",
+    ];
+    let gateway = |min: &'static str| {
+        let mut args = vec!["--request-min-duration", min];
+        args.extend_from_slice(&unlimited);
+        Gateway::start(&url, &args)
+    };
+    let padded_gw = gateway(REQUEST_MIN_DURATION);
+    let control_gw = gateway("0");
+    let (p2, schema2) = (p.clone(), schema.clone());
+    let (padded, control, known_sent) = tokio::task::spawn_blocking(move || {
+        let mut next_known = 0;
+        let padded = measure_requests(
+            &padded_gw,
+            &p2,
+            &schema2,
+            &mut next_known,
+            REQUEST_ROUNDS,
+            REQUEST_TIME,
+        );
+        let control = measure_requests(
+            &control_gw,
+            &p2,
+            &schema2,
+            &mut next_known,
+            CONTROL_ROUNDS,
+            CONTROL_TIME,
+        );
+        (padded, control, next_known)
+    })
+    .await
+    .unwrap();
+
+    // Every known request really queued a mail (none was throttled or capped), and no other.
+    let queued: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM linktoken.outbox WHERE purpose = $1",
+            &[&p],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(queued, known_sent as i64);
+    let _ = admin
+        .execute("DELETE FROM linktoken.outbox WHERE purpose = $1", &[&p])
+        .await;
+    let _ = admin.batch_execute(&format!("DROP ROLE {role}")).await;
+
+    let (t_all, t_crop) = report_requests(
+        &format!("HTTP POST /request, --request-min-duration {REQUEST_MIN_DURATION}"),
+        &padded,
+    );
+    let (c_all, c_crop) = report_requests("HTTP POST /request, no padding (control)", &control);
+    assert!(
+        t_all.abs() < T_MAX && t_crop.abs() < T_MAX,
+        "known and unknown identifiers differ in time: t {t_all:.2} (cropped {t_crop:.2})"
+    );
+    let power = c_all.abs().max(c_crop.abs());
+    assert!(
+        power >= T_MAX,
+        "too noisy to measure: without padding a 5 ms slower resolver gave only |t| = {power:.2}"
     );
 }
