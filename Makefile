@@ -16,7 +16,7 @@ install: deps    ## build and install the extension into PostgreSQL 15
 package: deps    ## Debian packages (release build) under target/debian/: the extension per PostgreSQL major, the gateway
 	scripts/package.sh
 
-bench:           ## benchmark (release build, throwaway cluster): bench/REPORT.md with charts (~15 min)
+bench:           ## benchmark (release build, throwaway cluster; BENCH_PG_MAJOR=15|16|18): bench/REPORT.md with charts (~17 min)
 	bench/run.sh
 
 clean:

@@ -223,6 +223,9 @@ class Bench:
         print(f"drive.py: {step}: {r['rate']:.0f}/s p50={r['p50_ms']} ms p99={r['p99_ms']} ms", flush=True)
         return r
 
+    def steps_named(self, name: str) -> dict:
+        return next((s for s in self.results["steps"] if s["step"] == name), {})
+
     def post_tokens(self, name: str, rate: float) -> str:
         n = int(math.ceil(rate * (self.a.seconds + self.a.warmup + 1) * 1.05)) + 4 * self.a.clients
         first, n = self.tokens.issue(n)
@@ -289,6 +292,17 @@ class Bench:
             rate = post_max["rate"] * frac
             self.load(f"gateway POST at {frac:.0%}", a.gateway_port,
                       paths=self.post_tokens(f"post-{frac}", rate), once=True, post=True, rate=rate)
+        # Further consecutive GET runs (the first is above): the maximum again, then half of it.
+        get_runs = [{"run": 1, "max": get_max["rate"], "half": self.steps_named("gateway GET at 50%")}]
+        for k in range(2, a.runs + 1):
+            m = self.load(f"gateway GET max (run {k})", a.gateway_port, paths=get_paths)
+            h = self.load(f"gateway GET at 50% (run {k})", a.gateway_port, paths=get_paths, rate=m["rate"] * 0.5)
+            get_runs.append({"run": k, "max": m["rate"], "half": h})
+        self.results["get_runs"] = [{"run": g["run"], "max_rate": g["max"], "offered": g["half"].get("target_rate"),
+                                     "achieved": g["half"].get("rate"), "p50_ms": g["half"].get("p50_ms"),
+                                     "p99_ms": g["half"].get("p99_ms"), "p999_ms": g["half"].get("p999_ms"),
+                                     "other_cpu_s": g["half"].get("cpu_seconds", {}).get("other processes")}
+                                    for g in get_runs]
         self.oha("oha: ceiling max", f"http://127.0.0.1:{a.ceiling_port}/")
         with open(get_paths, encoding="ascii") as f:
             self.oha("oha: gateway GET max", f"http://127.0.0.1:{a.gateway_port}{f.readline().strip()}")
@@ -318,6 +332,7 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--warmup", type=float, default=1)
+    ap.add_argument("--runs", type=int, default=3, help="consecutive GET runs (max, then half of it)")
     a = ap.parse_args()
     results = Bench(a).run()
     with open(a.out, "w", encoding="utf-8") as f:

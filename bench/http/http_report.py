@@ -81,20 +81,33 @@ class Report:
         post, sql = self.step("gateway POST max").get("rate"), self.step("sql redeem").get("rate")
         ratio = post / sql if post and sql else None
         self.targets.append({
+            "issue": "5",
             "target": f"gateway redeem >= {RATIO_REQUIRED}x direct SQL redeem ({self.raw['clients']} connections)",
             "measured": r1(ratio), "required": f">= {RATIO_REQUIRED}", "met": ratio is not None and ratio >= RATIO_REQUIRED,
             "note": f"gateway POST {post:.0f} req/s / pgbench {sql:.0f} tx/s" if ratio else "not measured"})
-        for kind in ("POST", "GET"):
-            s = self.step(f"gateway {kind} at 50%")
-            p99 = s.get("p99_ms")
-            self.targets.append({
-                "target": f"gateway {kind} p99 < {P99_LIMIT_MS:g} ms at half the maximum rate",
-                "measured": r1(p99), "required": f"< {P99_LIMIT_MS:g} ms", "met": p99 is not None and p99 < P99_LIMIT_MS,
-                "note": f"{s.get('target_rate', 0):.0f} req/s offered (open loop), p50 {s.get('p50_ms')} ms; other "
-                        f"processes used {s.get('cpu_seconds', {}).get('other processes')} CPU-s during the step"
-                        if s else "not measured"})
+        s = self.step("gateway POST at 50%")
+        p99 = s.get("p99_ms")
+        self.targets.append({
+            "issue": "5",
+            "target": f"gateway POST p99 < {P99_LIMIT_MS:g} ms at half the maximum rate",
+            "measured": r1(p99), "required": f"< {P99_LIMIT_MS:g} ms", "met": p99 is not None and p99 < P99_LIMIT_MS,
+            "note": f"{s.get('target_rate', 0):.0f} req/s offered (open loop), p50 {s.get('p50_ms')} ms; other "
+                    f"processes used {s.get('cpu_seconds', {}).get('other processes')} CPU-s during the step"
+                    if s else "not measured"})
+        runs = self.raw.get("get_runs") or []
+        p99s = [g.get("p99_ms") for g in runs]
+        ok = bool(runs) and len(runs) >= 3 and all(p is not None and p < P99_LIMIT_MS for p in p99s)
+        self.targets.append({
+            "issue": "11",
+            "target": f"gateway GET p99 < {P99_LIMIT_MS:g} ms at half the maximum rate, {len(runs)} consecutive runs",
+            "measured": r1(max((p for p in p99s if p is not None), default=None)),
+            "required": f"< {P99_LIMIT_MS:g} ms in each of 3", "met": ok,
+            "note": "; ".join(f"run {g['run']}: p99 {g.get('p99_ms')} ms at {g.get('offered') or 0:.0f} req/s offered "
+                              f"(max {g.get('max_rate') or 0:.0f}), other processes {g.get('other_cpu_s')} CPU-s"
+                              for g in runs) or "not measured"})
         hwm = mib_to_mb(self.raw.get("hwm_mib"))
         self.targets.append({
+            "issue": "5",
             "target": f"gateway RSS < {RSS_LIMIT_MB:g} MB under load", "measured": r1(hwm),
             "required": f"< {RSS_LIMIT_MB:g} MB", "met": hwm is not None and hwm < RSS_LIMIT_MB,
             "note": "VmHWM (peak resident set) after all steps, 1 MB = 10^6 bytes"})
@@ -144,6 +157,16 @@ class Report:
             off = f"{s['target_rate']:.0f}" if s.get("target_rate") else "max"
             L.append(f"| {s['step']} | {off} | {s['rate']:.0f} | {s['p50_ms']} | {s['p99_ms']} | {s['p999_ms']} | "
                      f"{s['refused']} | {s['transport_errors']} | {s['cpu_seconds'].get('other processes')} |")
+        if raw.get("get_runs"):
+            L += ["", f"**GET at half the maximum rate, {len(raw['get_runs'])} consecutive runs** (each run measures the "
+                  "closed-loop maximum again and then offers half of it, open loop; the target wants p99 < "
+                  f"{P99_LIMIT_MS:g} ms in every run):", "",
+                  "| run | maximum req/s | offered req/s | achieved req/s | p50 ms | p99 ms | p99.9 ms | other processes' CPU (s) |",
+                  "|---|---|---|---|---|---|---|---|"]
+            for g in raw["get_runs"]:
+                L.append(f"| {g['run']} | {g.get('max_rate') or 0:.0f} | {g.get('offered') or 0:.0f} | "
+                         f"{g.get('achieved') or 0:.0f} | {g.get('p50_ms')} | {g.get('p99_ms')} | {g.get('p999_ms')} | "
+                         f"{g.get('other_cpu_s')} |")
         L += ["", "The oha rows measure the same closed-loop maximum with oha as a cross-check of the load client "
               "(oha cannot run the POST steps: it picks URLs from its file at random). Its client spends a little "
               "more CPU per request than ours (see the CPU table), which the shared cores take from the server; "

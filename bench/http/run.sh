@@ -16,7 +16,12 @@
 # cluster in .pgdata/bench-http and destroys it afterwards.
 #
 # Environment:
-#   BENCH_HTTP_SECONDS  measured seconds per step (default 15; 10 steps + 1 s warm-up each)
+#   BENCH_HTTP_SECONDS  measured seconds per step (default 10; 10 steps + 1 s warm-up each, plus
+#                       2 steps per extra run)
+#   BENCH_HTTP_RUNS     consecutive runs of the GET pair (maximum rate, then half of that rate,
+#                       open loop), each judged against the p99 target (default 3; the first is
+#                       part of the full sequence)
+#   BENCH_HTTP_BIN_DIR  take the gateway and load programs from here instead of building them
 #   BENCH_HTTP_CLIENTS  connections of the load client, gateway pool size, pgbench clients (default 8)
 #   BENCH_HTTP_OHA      1 (default): also cross-check the ceiling and GET maximum with oha
 #                       (installed with `cargo install oha --locked` if missing); 0: skip
@@ -29,7 +34,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
-SECONDS_PER_STEP="${BENCH_HTTP_SECONDS:-15}"
+SECONDS_PER_STEP="${BENCH_HTTP_SECONDS:-10}"
+RUNS="${BENCH_HTTP_RUNS:-3}"
 CLIENTS="${BENCH_HTTP_CLIENTS:-8}"
 USE_OHA="${BENCH_HTTP_OHA:-1}"
 OUT_DIR="${BENCH_OUT_DIR:-$ROOT/bench/out}"
@@ -89,9 +95,13 @@ TOKEN_ROWS="$(psql -X -A -t -d "$DB" -c "SELECT reltuples::bigint FROM pg_class 
 POSTMASTER_PID="$(head -1 "$DATA_DIR/postmaster.pid")"
 
 # --- the programs ---------------------------------------------------------------------------
-log "building the gateway and the ceiling server (release)"
-cargo build --release -q -p linktoken-gateway -p linktoken-bench-ceiling
-BIN="$ROOT/target/release"
+if [[ -n "${BENCH_HTTP_BIN_DIR:-}" ]]; then
+    BIN="$BENCH_HTTP_BIN_DIR"   # built by bench/run.sh (from the source it measures)
+else
+    log "building the gateway and the ceiling server (release)"
+    cargo build --release -q -p linktoken-gateway -p linktoken-bench-ceiling
+    BIN="$ROOT/target/release"
+fi
 GATEWAY_BIN="${BENCH_HTTP_GATEWAY_BIN:-$BIN/linktoken-gateway}"
 OHA=""
 if [[ "$USE_OHA" == 1 ]]; then
@@ -131,15 +141,15 @@ wait_http "http://127.0.0.1:$CEILING_PORT/"
 wait_http "http://127.0.0.1:$GATEWAY_PORT/healthz"
 
 # --- the measurements -------------------------------------------------------------------------
-log "measuring: 10 steps of ${SECONDS_PER_STEP}s (+2 oha steps of at most 10 s) with $CLIENTS connections"
+log "measuring: 10 steps of ${SECONDS_PER_STEP}s (+2 oha steps of at most 10 s, +2 steps per GET run after the first of $RUNS) with $CLIENTS connections"
 python3 bench/http/drive.py --db "$DB" --tmp "$TMP" --out "$TMP/raw.json" \
     --load-bin "$BIN/linktoken-bench-load" --ceiling-port "$CEILING_PORT" --gateway-port "$GATEWAY_PORT" \
     --gateway-pid "$GATEWAY_PID" --ceiling-pid "$CEILING_PID" --postmaster-pid "$POSTMASTER_PID" --gateway-role "$ROLE" \
-    --oha "$OHA" --clients "$CLIENTS" --seconds "$SECONDS_PER_STEP"
+    --oha "$OHA" --clients "$CLIENTS" --seconds "$SECONDS_PER_STEP" --runs "$RUNS"
 
 {
     echo "gateway flags: ${GATEWAY_FLAGS[*]}"
-    echo "gateway binary: ${BENCH_HTTP_GATEWAY_BIN:-target/release/linktoken-gateway} (cargo build --release, $(rustc --version))"
+    echo "gateway binary: ${BENCH_HTTP_GATEWAY_BIN:-$BIN/linktoken-gateway} (cargo build --release, $(rustc --version))"
     if [[ -n "$OHA" ]]; then echo "oha: $("$OHA" --version | head -1) (cross-check)"; else echo "oha: not used"; fi
     echo "load client: bench/ceiling linktoken-bench-load"
     echo "rows in linktoken.tokens before this part (estimate): $TOKEN_ROWS"

@@ -5,6 +5,6 @@ WITH u AS (UPDATE bench_floor.tokens
                consumed_at = CASE WHEN use_count + 1 >= max_uses THEN clock_timestamp() END
            WHERE token_hash = sha256(convert_to((SELECT token FROM bench_harness.tokens WHERE variant = 'floor' AND id = :id), 'UTF8'))
              AND purpose = 'bench' AND consumed_at IS NULL AND revoked_at IS NULL AND expires_at > clock_timestamp()
-           RETURNING id, subject, payload),
-e AS (INSERT INTO bench_floor.events (event, status, purpose, subject, token_id) SELECT 'redeemed', 'ok', 'bench', subject, id FROM u)
+           RETURNING token_hash, subject, payload),
+e AS (INSERT INTO bench_floor.events (event, status, purpose, subject, token_hash) SELECT 'redeemed', 'ok', 'bench', subject, token_hash FROM u)
 SELECT 'ok' AS status, subject, payload FROM u;
