@@ -896,3 +896,65 @@ fn keygen_writes_a_private_file_and_a_public_hex_and_never_overwrites() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_from_a_directory_and_bad_ones_stop_the_mailer() {
+    let f = Fixture::new("tmpl").await;
+    let p = f
+        .purpose(
+            "tmpl",
+            "",
+            r#"{"title": "Verify", "mail_subject": "Check <this>"}"#,
+        )
+        .await;
+    let dir = f.dir.join("templates");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{p}.subject")), "[{purpose}] {subject}\n").unwrap();
+    std::fs::write(
+        dir.join(format!("{p}.txt")),
+        "Hello!\nLINK={link}\nCODE={code}\nuntil {expires}\n",
+    )
+    .unwrap();
+    // A typo in a placeholder: the mailer does not start, and says where.
+    let bad = f.dir.join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("x.html"), "<p>{lnik}</p>").unwrap();
+    let out = Command::new(binary())
+        .args(["mailer", "--database-url", &f.mailer_url, "--key-file"])
+        .arg(&f.key)
+        .args([
+            "--smtp-url",
+            "smtp://127.0.0.1:9",
+            "--from",
+            "a@example.test",
+        ])
+        .args(["--public-url", PUBLIC, "--templates"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("x.html") && err.contains("{lnik}"), "{err}");
+
+    let sink = SmtpSink::start(Mode::Accept);
+    let templates = dir.display().to_string();
+    let mut mailer = f.mailer(&sink, &["--templates", &templates]);
+    f.request(&p, "anna@example.org").await;
+    let mails = sink.wait_for_messages(1, WAIT);
+    assert_eq!(
+        mails[0].header("Subject"),
+        Some(format!("[{p}] Check <this>"))
+    );
+    let text = mails[0].decoded();
+    assert!(text.contains("Hello!") && text.contains(" UTC"), "{text}");
+    assert!(
+        !text.contains("CODE="),
+        "no code line without a code: {text}"
+    );
+    let token = mails[0].after("LINK=https://links.example/t/");
+    assert_eq!(token.len(), 1);
+    assert_eq!(redeem_status(&f.admin, &token[0], &p).await, "ok");
+    // The HTML part is still the built-in one, with the subject escaped.
+    assert!(text.contains("Check &lt;this&gt;"), "{text}");
+    assert_eq!(mailer.stop().code(), Some(0));
+}
