@@ -366,6 +366,21 @@ async fn broken_chunked_bodies_fail_the_body_read() {
     }
 }
 
+/// Why the screen sets no bounds of its own on chunk extensions and trailers: hyper refuses
+/// more than 16 KiB of either.
+#[tokio::test]
+async fn long_chunk_extensions_and_trailers_fail_the_body_read() {
+    let te = "Transfer-Encoding: chunked\r\n";
+    let long = "a".repeat(20 * 1024);
+    for body in [
+        format!("1;{long}\r\nx\r\n0\r\n\r\n"),
+        format!("0\r\nX-T: {long}\r\n\r\n"),
+    ] {
+        let seen = then_good(&post(te, &body)).await;
+        assert!(seen.one().body.is_err(), "{seen:?}");
+    }
+}
+
 /// The harness itself: a good request on a kept-alive connection is served, then the next.
 #[tokio::test]
 async fn good_requests_are_served_in_order() {
