@@ -240,9 +240,29 @@ impl Db {
         purpose: &str,
         ctx: &ClientContext,
     ) -> Result<Option<Page>, DbError> {
+        self.purpose_page(CODE_PAGE, purpose, ctx).await
+    }
+
+    /// The request form's page for a purpose, None if it has no resolver (or no such purpose).
+    /// READ ONLY.
+    pub async fn request_page(
+        &self,
+        purpose: &str,
+        ctx: &ClientContext,
+    ) -> Result<Option<Page>, DbError> {
+        self.purpose_page(REQUEST_PAGE, purpose, ctx).await
+    }
+
+    /// A page that one of the gateway_*_page functions (`sql`) finds for a purpose. READ ONLY.
+    async fn purpose_page(
+        &self,
+        sql: &str,
+        purpose: &str,
+        ctx: &ClientContext,
+    ) -> Result<Option<Page>, DbError> {
         let mut client = self.pool.get().await?;
         let tx = self.begin(&mut client, true, ctx).await?;
-        let stmt = tx.prepare_cached(CODE_PAGE).await?;
+        let stmt = tx.prepare_cached(sql).await?;
         let page: Option<String> = tx.query_one(&stmt, &[&purpose]).await?.get(0);
         tx.commit().await?;
         Ok(page.map(|p| page_from(Some(p))))
@@ -271,21 +291,6 @@ impl Db {
         };
         tx.commit().await?;
         Ok(redemption)
-    }
-
-    /// The request form's page for a purpose, None if it has no resolver (or no such purpose).
-    /// READ ONLY.
-    pub async fn request_page(
-        &self,
-        purpose: &str,
-        ctx: &ClientContext,
-    ) -> Result<Option<Page>, DbError> {
-        let mut client = self.pool.get().await?;
-        let tx = self.begin(&mut client, true, ctx).await?;
-        let stmt = tx.prepare_cached(REQUEST_PAGE).await?;
-        let page: Option<String> = tx.query_one(&stmt, &[&purpose]).await?.get(0);
-        tx.commit().await?;
-        Ok(page.map(|p| page_from(Some(p))))
     }
 
     /// A request for a link: in one transaction, the purpose's request page (None: no resolver,

@@ -87,8 +87,7 @@ pub fn get(addr: SocketAddr, path: &str) -> Reply {
 
 /// POST an urlencoded form.
 pub fn post_form(addr: SocketAddr, path: &str, fields: &[(&str, &str)]) -> Reply {
-    try_post_form(addr, path, fields)
-        .unwrap_or_else(|e| panic!("POST (path not shown: it may hold a token): {e}"))
+    post_form_with(addr, path, &[], fields)
 }
 
 /// Like [`post_form`], but a connection that fails or closes without a reply is an `Err`.
@@ -97,14 +96,29 @@ pub fn try_post_form(
     path: &str,
     fields: &[(&str, &str)],
 ) -> std::io::Result<Reply> {
-    let body: String = form_encode(fields);
-    try_request(
-        addr,
-        "POST",
-        path,
-        &["Content-Type: application/x-www-form-urlencoded"],
-        body.as_bytes(),
-    )
+    try_post_form_with(addr, path, &[], fields)
+}
+
+/// [`post_form`] with extra header lines (without CRLF), e.g. `Origin: …`, `Cookie: …`.
+pub fn post_form_with(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[&str],
+    fields: &[(&str, &str)],
+) -> Reply {
+    try_post_form_with(addr, path, headers, fields)
+        .unwrap_or_else(|e| panic!("POST (path not shown: it may hold a token): {e}"))
+}
+
+fn try_post_form_with(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[&str],
+    fields: &[(&str, &str)],
+) -> std::io::Result<Reply> {
+    let mut all = vec!["Content-Type: application/x-www-form-urlencoded"];
+    all.extend_from_slice(headers);
+    try_request(addr, "POST", path, &all, form_encode(fields).as_bytes())
 }
 
 pub fn form_encode(fields: &[(&str, &str)]) -> String {

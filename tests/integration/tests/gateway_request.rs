@@ -18,7 +18,6 @@ use tokio_postgres::Client;
 
 const PUBLIC: &str = "https://links.example";
 const OWN_ORIGIN: &str = "Origin: https://links.example";
-const URLENCODED: &str = "Content-Type: application/x-www-form-urlencoded";
 
 /// Fast enough for tests, and still padding every answer.
 const MIN_DURATION: &str = "50ms";
@@ -123,20 +122,8 @@ async fn outcomes(c: &Client, purpose: &str) -> Vec<(String, i64)> {
     .collect()
 }
 
-fn post(addr: SocketAddr, path: &str, headers: &[&str], fields: &[(&str, &str)]) -> Reply {
-    let mut all = vec![URLENCODED];
-    all.extend_from_slice(headers);
-    http::request(
-        addr,
-        "POST",
-        path,
-        &all,
-        http::form_encode(fields).as_bytes(),
-    )
-}
-
 fn ask(addr: SocketAddr, purpose: &str, headers: &[&str], identifier: &str) -> Reply {
-    post(
+    http::post_form_with(
         addr,
         &format!("/request/{purpose}"),
         headers,
@@ -161,12 +148,30 @@ fn start(url: &str, extra: &[&str]) -> Gateway {
     Gateway::start(url, &args)
 }
 
+/// What most tests start from: a purpose of [`request_purpose`] whose resolver knows `users`,
+/// this file's mailer key, and a gateway (flags `args`) for a login role of its own.
+struct Setup {
+    c: Client,
+    p: String,
+    schema: String,
+    gw: Gateway,
+}
+
+async fn setup(prefix: &str, extra: &str, users: &[&str], args: &[&str]) -> Setup {
+    let c = connect().await;
+    let (_, url) = gateway::login_role(&c, prefix).await;
+    let (p, schema) = request_purpose(&c, prefix, extra).await;
+    for email in users {
+        add_user(&c, &schema, email).await;
+    }
+    use_mailer_key(&c).await;
+    let gw = start(&url, args);
+    Setup { c, p, schema, gw }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_form_has_one_field_labelled_from_the_page() {
-    let c = connect().await;
-    let (_, url) = gateway::login_role(&c, "gwreq_form").await;
-    let (p, _) = request_purpose(&c, "gwreq_form", "").await;
-    let gw = start(&url, &[]);
+    let Setup { c, p, gw, .. } = setup("gwreq_form", "", &[], &[]).await;
 
     // Without a page: the defaults.
     let r = http::get(gw.addr, &format!("/request/{p}"));
@@ -253,13 +258,13 @@ async fn purposes_without_a_form_answer_the_usual_404() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_identifier_gets_the_same_answer() {
-    let c = connect().await;
-    let (_, url) = gateway::login_role(&c, "gwreq_same").await;
-    let (p, schema) = request_purpose(&c, "gwreq_same", ", min_interval => '1 hour'").await;
-    add_user(&c, &schema, "anna@example.org").await;
-    add_user(&c, &schema, "ben@example.org").await;
-    use_mailer_key(&c).await;
-    let gw = start(&url, &["--requests-per-minute", "1000"]);
+    let Setup { c, p, gw, .. } = setup(
+        "gwreq_same",
+        ", min_interval => '1 hour'",
+        &["anna@example.org", "ben@example.org"],
+        &["--requests-per-minute", "1000"],
+    )
+    .await;
     // One browser (same bind cookie), so even Set-Cookie must be equal.
     let cookie = format!("Cookie: linktoken_bind={}", "b".repeat(32));
     let send = |identifier: &str| ask(gw.addr, &p, &[cookie.as_str()], identifier);
@@ -278,7 +283,7 @@ async fn every_identifier_gets_the_same_answer() {
         ("empty", send("")),
         (
             "no identifier field",
-            post(gw.addr, &format!("/request/{p}"), &[cookie.as_str()], &[]),
+            http::post_form_with(gw.addr, &format!("/request/{p}"), &[cookie.as_str()], &[]),
         ),
         ("too long", send(&"x".repeat(5000))),
     ];
@@ -311,12 +316,13 @@ async fn every_identifier_gets_the_same_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cross_site_requests_call_nothing() {
-    let c = connect().await;
-    let (_, url) = gateway::login_role(&c, "gwreq_csrf").await;
-    let (p, schema) = request_purpose(&c, "gwreq_csrf", "").await;
-    add_user(&c, &schema, "carla@example.org").await;
-    use_mailer_key(&c).await;
-    let gw = start(&url, &["--public-url", PUBLIC]);
+    let Setup { c, p, gw, .. } = setup(
+        "gwreq_csrf",
+        "",
+        &["carla@example.org"],
+        &["--public-url", PUBLIC],
+    )
+    .await;
 
     for (what, headers) in [
         ("foreign Origin", vec!["Origin: https://evil.example"]),
@@ -345,12 +351,13 @@ async fn cross_site_requests_call_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_client_gets_429_over_its_budget() {
-    let c = connect().await;
-    let (_, url) = gateway::login_role(&c, "gwreq_budget").await;
-    let (p, schema) = request_purpose(&c, "gwreq_budget", "").await;
-    add_user(&c, &schema, "dora@example.org").await;
-    use_mailer_key(&c).await;
-    let gw = start(&url, &["--requests-per-minute", "3", "--trust-proxy"]);
+    let Setup { c, p, gw, .. } = setup(
+        "gwreq_budget",
+        "",
+        &["dora@example.org"],
+        &["--requests-per-minute", "3", "--trust-proxy"],
+    )
+    .await;
     let client = "X-Forwarded-For: 203.0.113.9";
 
     for i in 0..3 {
@@ -392,14 +399,13 @@ fn bind_value(set_cookie: &str) -> &str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bound_links_work_in_the_asking_browser_and_codes_anywhere() {
-    let c = connect().await;
-    let (_, url) = gateway::login_role(&c, "gwreq_bind").await;
-    let (p, schema) =
-        request_purpose(&c, "gwreq_bind", ", bind_browser => true, code_digits => 6").await;
-    add_user(&c, &schema, "emil@example.org").await;
-    add_user(&c, &schema, "fay@example.org").await;
-    use_mailer_key(&c).await;
-    let gw = start(&url, &["--public-url", PUBLIC]);
+    let Setup { c, p, schema, gw } = setup(
+        "gwreq_bind",
+        ", bind_browser => true, code_digits => 6",
+        &["emil@example.org", "fay@example.org"],
+        &["--public-url", PUBLIC],
+    )
+    .await;
 
     let r = ask(gw.addr, &p, &[OWN_ORIGIN], "emil@example.org");
     assert_eq!(r.status, 200, "{}", r.body);
@@ -424,7 +430,7 @@ async fn bound_links_work_in_the_asking_browser_and_codes_anywhere() {
     // This browser: the landing page, then the redemption.
     let here = http::request(gw.addr, "GET", &link, &[cookie.as_str()], b"");
     assert_eq!(here.status, 200, "{}", here.body);
-    let done = post(
+    let done = http::post_form_with(
         gw.addr,
         &link,
         &[OWN_ORIGIN, cookie.as_str()],
@@ -453,7 +459,7 @@ async fn bound_links_work_in_the_asking_browser_and_codes_anywhere() {
     let messages = outbox(&c, &p).await;
     let fay = mailbox::open(&mailer_key().0, &messages[1].1).expect("opens");
     let code = fay.code.expect("the purpose has codes");
-    let r = post(
+    let r = http::post_form_with(
         gw.addr,
         &format!("/code/{p}"),
         &[OWN_ORIGIN],
@@ -464,12 +470,7 @@ async fn bound_links_work_in_the_asking_browser_and_codes_anywhere() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn from_the_form_to_a_redeemed_link() {
-    let c = connect().await;
-    let (_, url) = gateway::login_role(&c, "gwreq_flow").await;
-    let (p, schema) = request_purpose(&c, "gwreq_flow", "").await;
-    add_user(&c, &schema, "gus@example.org").await;
-    use_mailer_key(&c).await;
-    let gw = start(&url, &[]);
+    let Setup { c, p, schema, gw } = setup("gwreq_flow", "", &["gus@example.org"], &[]).await;
 
     let form = http::get(gw.addr, &format!("/request/{p}"));
     assert_eq!(form.status, 200);
@@ -481,7 +482,7 @@ async fn from_the_form_to_a_redeemed_link() {
     let link = format!("/t/{}", secret.token);
     let landing = http::get(gw.addr, &link);
     assert_eq!(landing.status, 200, "{}", landing.body);
-    let done = post(gw.addr, &link, &[], &[("confirm", "yes")]);
+    let done = http::post_form_with(gw.addr, &link, &[], &[("confirm", "yes")]);
     assert_eq!(done.status, 200, "{}", done.body);
     let subject: String = c
         .query_one(&format!("SELECT subject FROM {schema}.done"), &[])

@@ -487,7 +487,7 @@ fn measure_requests(
             format!("known-{next_known}@{schema}.example"),
             format!("unknown-{}@{schema}.example", tag()),
         ];
-        let order = if random_u64() % 2 == 0 {
+        let order = if random_u64().is_multiple_of(2) {
             [0, 1]
         } else {
             [1, 0]
