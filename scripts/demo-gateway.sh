@@ -1,38 +1,40 @@
 #!/usr/bin/env bash
-# Starts or stops the demo's gateway in the background; its pid and log live in the cluster dir.
-#   scripts/demo-gateway.sh start DIR LISTEN DATABASE_URL   (DIR: where gateway.pid and gateway.log go)
-#   scripts/demo-gateway.sh stop DIR
+# The demo's and the browser tests' gateway, mailer and SMTP sink, in the background
+# (scripts/background.sh: pid and log files in DIR).
+#   scripts/demo-gateway.sh start DIR LISTEN DATABASE_URL      the gateway (DIR/gateway.log)
+#   scripts/demo-gateway.sh mail DIR SPOOL MAILER_DATABASE_URL PUBLIC_URL
+#       an SMTP sink writing each mail to SPOOL/<n>.eml (DIR/smtp-sink.log), a mailer key pair
+#       (DIR/mailer.key, made once; print its public key with `cat DIR/mailer.key.pub`) and the
+#       mailer delivering to the sink (DIR/mailer.log). The database must have the key set.
+#   scripts/demo-gateway.sh stop DIR                            stops all three
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cmd=${1:?start|stop}
-dir=${2:?cluster dir}
-mkdir -p "$dir"
-pidfile=$dir/gateway.pid
+BG=$ROOT/scripts/background.sh
+BIN=$ROOT/target/debug
+cmd=${1:?start|mail|stop}
+dir=${2:?directory}
 case "$cmd" in
 stop)
-    if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-        kill -TERM "$(cat "$pidfile")"
-        for _ in $(seq 50); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.1; done
-    fi
-    rm -f "$pidfile"
+    for name in mailer smtp-sink gateway; do "$BG" stop "$dir" "$name"; done
     ;;
 start)
     listen=${3:?listen address}
     url=${4:?database url}
     # The public URL is where the browser is, so that the gateway's cross-site check accepts
     # the forms it serves (POSTs must come from --public-url's origin).
-    nohup "$ROOT/target/debug/linktoken-gateway" --listen "$listen" --database-url "$url" \
-        --public-url "${LINKTOKEN_PUBLIC_URL:-http://$listen}" \
-        >"$dir/gateway.log" 2>&1 &
-    echo $! >"$pidfile"
-    for _ in $(seq 100); do
-        grep -q "listening on" "$dir/gateway.log" 2>/dev/null && exit 0
-        kill -0 "$(cat "$pidfile")" 2>/dev/null || break
-        sleep 0.1
-    done
-    echo "demo-gateway: the gateway did not start:" >&2
-    cat "$dir/gateway.log" >&2
-    exit 1
+    "$BG" start "$dir" gateway "listening on" "$BIN/linktoken-gateway" --listen "$listen" \
+        --database-url "$url" --public-url "${LINKTOKEN_PUBLIC_URL:-http://$listen}" >/dev/null
     ;;
-*) echo "usage: $0 start DIR LISTEN URL | stop DIR" >&2; exit 2 ;;
+mail)
+    spool=${3:?spool directory}
+    url=${4:?mailer database url}
+    public=${5:?public url}
+    mkdir -p "$spool"
+    [ -f "$dir/mailer.key" ] || "$BIN/linktoken-gateway" mailer keygen --key-file "$dir/mailer.key" >/dev/null
+    smtp=$("$BG" start "$dir" smtp-sink "listening on smtp://" "$BIN/smtp-sink" --spool "$spool")
+    "$BG" start "$dir" mailer "mailer running" "$BIN/linktoken-gateway" mailer --database-url "$url" \
+        --key-file "$dir/mailer.key" --smtp-url "${smtp##* }" --from "linktoken demo <demo@example.org>" \
+        --public-url "$public" --poll-interval 1s --backoff-base 2s >/dev/null
+    ;;
+*) echo "usage: $0 start DIR LISTEN URL | mail DIR SPOOL URL PUBLIC_URL | stop DIR" >&2; exit 2 ;;
 esac

@@ -10,7 +10,8 @@
 //! * [`page`]: a purpose's landing page and the checks of a submitted form.
 //! * [`form`]: parsing of submitted form bodies (urlencoded and multipart) into JSON.
 //! * [`head_screen`]: the screen of HTTP/1.1 request framing the gateway puts in front of its
-//!   HTTP server (bare LF, NUL, Content-Length with Transfer-Encoding, bad chunks).
+//!   HTTP server, for what hyper alone accepts (bare LF line ends, Content-Length with
+//!   Transfer-Encoding, two equal Content-Lengths) and to follow bodies to the next head.
 //! * [`conninfo`]: `sslmode` and `sslrootcert` in a libpq connection string (both forms),
 //!   taken out for the gateway's TLS and turned into what to verify.
 

@@ -35,8 +35,8 @@ SELECT linktoken.issue('verify_email', '42', '{"email": "anna@example.org"}') AS
 
 \echo
 \echo '== 3. What the database keeps: its SHA-256, never the token'
-SELECT id, purpose, subject, encode(token_hash, 'hex') AS token_hash, expires_at, use_count
-FROM linktoken.tokens ORDER BY id DESC LIMIT 1;
+SELECT purpose, subject, encode(token_hash, 'hex') AS token_hash, expires_at, use_count
+FROM linktoken.tokens ORDER BY created_at DESC LIMIT 1;
 
 \echo
 \echo '== 4. peek(): a link click (or a mail scanner) looks, nothing changes'
@@ -62,5 +62,5 @@ SELECT linktoken.revoke_subject('42') AS revoked_after_password_change;
 SELECT status FROM linktoken.peek(:'reset', 'password_reset');
 
 \echo
-\echo '== 8. The audit log: events by token id, never the token'
+\echo '== 8. The audit log: events by token hash, never the token'
 SELECT at::time(0) AS at, event, status, purpose, subject, left(encode(token_hash, 'hex'), 12) AS token FROM linktoken.audit ORDER BY at DESC LIMIT 8;
