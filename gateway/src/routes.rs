@@ -871,6 +871,11 @@ mod tests {
         assert!(matches!(route("/t/"), Route::Other));
         assert!(matches!(route("/t/a/b"), Route::Other));
         assert_eq!(log_path(&route(&format!("/x/{t}"))), "(other)");
+        let r = route("/request/magic_login");
+        assert!(matches!(r, Route::Request("magic_login")));
+        assert_eq!(log_path(&r), "/request/magic_login");
+        assert!(matches!(route("/request/Not A Purpose"), Route::Other));
+        assert!(matches!(route("/request/a/b"), Route::Other));
     }
 
     #[test]

@@ -47,6 +47,10 @@ const MIN_SAMPLES: usize = 300;
 /// Issued tokens per stateful class, cycled through (so no single row stays hot).
 const POOL: usize = 64;
 
+/// One measurement at a time: the tests of this file would otherwise load the machine for each
+/// other, and their samples would measure that.
+static MEASURING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Class {
     Random,
@@ -348,6 +352,7 @@ fn measure_http(gw: &Gateway, mut tokens: Tokens) -> Samples {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_tokens_take_as_long_as_random_ones() {
+    let _alone = MEASURING.lock().await;
     let admin = connect().await;
     let p = purpose(&admin, "timing", "1 hour", Some(1)).await;
     let mut tokens = Tokens::make(&admin, &p).await;
@@ -409,17 +414,19 @@ async fn unknown_tokens_take_as_long_as_random_ones() {
 // to --request-min-duration, so the time must not tell the two apart. Two classes, `known`
 // (each sample a different known person, so none is throttled or capped) and `unknown` (a
 // fresh address each time), in rounds in a fresh random order, compared with the Welch test
-// above.
+// above, never at the same time as the token measurement.
 //
 // The resolver sleeps 5 ms for known identifiers, as an application's slower lookup would, so
 // the difference the padding must hide is large and certain. Positive control: the same
 // classes on a gateway with --request-min-duration 0 must show it (|t| >= T_MAX), or the
 // samples could not have seen a leak and the test fails.
 
-/// The padding in this test: well above the known path's time, small enough for many samples.
-const REQUEST_MIN_DURATION: &str = "30ms";
-const REQUEST_ROUNDS: usize = 500;
-const REQUEST_TIME: Duration = Duration::from_secs(32);
+/// The padding in this test: well above the known path's time (about 15 ms here, in the debug
+/// build), small enough for enough samples.
+const REQUEST_MIN_DURATION: &str = "60ms";
+const REQUEST_ROUNDS: usize = 400;
+const REQUEST_TIME: Duration = Duration::from_secs(45);
+const REQUEST_WARMUP_ROUNDS: usize = 10;
 const CONTROL_ROUNDS: usize = 300;
 const CONTROL_TIME: Duration = Duration::from_secs(15);
 /// Known people: more than both measurements can use.
@@ -474,7 +481,7 @@ fn measure_requests(
     let mut samples: [Vec<f64>; 2] = Default::default();
     let mut first_body: Option<String> = None;
     let deadline = Instant::now() + time;
-    for round in 0..WARMUP_ROUNDS + rounds {
+    for round in 0..REQUEST_WARMUP_ROUNDS + rounds {
         if Instant::now() > deadline {
             break;
         }
@@ -499,7 +506,7 @@ fn measure_requests(
             assert_eq!(reply.status, 200, "{}", reply.body);
             let first = first_body.get_or_insert_with(|| reply.body.clone());
             assert_eq!(&reply.body, first, "the same page for every identifier");
-            if round >= WARMUP_ROUNDS {
+            if round >= REQUEST_WARMUP_ROUNDS {
                 samples[class].push(elapsed.as_secs_f64() * 1e6);
             }
         }
@@ -530,6 +537,7 @@ fn report_requests(what: &str, [known, unknown]: &[Vec<f64>; 2]) -> (f64, f64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn known_identifiers_take_as_long_as_unknown_ones() {
+    let _alone = MEASURING.lock().await;
     let admin = connect().await;
     let (p, schema) = request_purpose(&admin).await;
     let (role, url) = login_role(&admin, "timing_rq").await;
