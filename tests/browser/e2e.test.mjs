@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
 const BASE = process.env.LINKTOKEN_BASE_URL;
@@ -25,6 +25,32 @@ const issue = (purpose, subject) =>
   sql(`SELECT linktoken.issue(:'p', :'s')`, { p: purpose, s: subject });
 const status = (token, purpose) =>
   sql(`SELECT status FROM linktoken.peek(:'t', :'p')`, { t: token, p: purpose });
+
+// The mails the SMTP sink received (tests/browser/run.sh: MAIL_SPOOL/<n>.eml), each as the
+// decoded text of its text/plain part (quoted-printable soft breaks and =XX undone).
+const SPOOL = process.env.MAIL_SPOOL;
+function mails() {
+  if (!SPOOL) return [];
+  const names = readdirSync(SPOOL).filter((f) => f.endsWith('.eml'))
+    .sort((a, b) => parseInt(a, 10) - parseInt(b, 10));
+  return names.map((f) => {
+    const raw = readFileSync(`${SPOOL}/${f}`, 'utf8').replace(/\r\n/g, '\n');
+    const to = (raw.match(/^To: (.*)$/m) ?? [])[1];
+    const subject = (raw.match(/^Subject: (.*)$/m) ?? [])[1];
+    const part = raw.split(/^--.*$/m).find((p) => /Content-Type: text\/plain/i.test(p)) ?? '';
+    const text = part.replace(/=\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
+    return { to, subject, text };
+  });
+}
+async function mailAfter(count, timeoutMs = 15000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const all = mails();
+    if (all.length > count) return all[count];
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`no mail arrived within ${timeoutMs} ms (spool ${SPOOL})`);
+}
 
 let browser;
 before(async () => {
@@ -199,4 +225,60 @@ test('login CSRF: a page on another site cannot sign this browser in with the at
   assert.match(await control.locator('h1').textContent(), /signed in/);
   assert.ok(await signedIn(control));
   assert.equal(eveStatus(), 'used');
+});
+
+test('request form: a person types their email, the mail arrives, its link signs in this browser; another profile gets the code page', async () => {
+  assert.ok(SPOOL, 'set MAIL_SPOOL (tests/browser/run.sh does)');
+  // A user of her own: magic_login allows one sign-in mail per user every 30 seconds, and the
+  // other tests issue for users 42 to 44.
+  sql(`INSERT INTO app.users (id, email) VALUES (45, 'cleo@example.org') ON CONFLICT (id) DO NOTHING`);
+  const mine = await browser.newContext({ viewport: { width: 420, height: 900 } });
+  const p = await mine.newPage();
+  await p.goto(`${BASE}/request/magic_login`);
+  await p.screenshot({ path: `${SHOTS}/request-1-form.png`, fullPage: true });
+  assert.equal(await p.locator('input:not([type=hidden])').count(), 1, 'one field');
+  const before = mails().length;
+  await p.getByLabel('Your email address').fill('Cleo@Example.org ');
+  await p.getByRole('button', { name: 'Email me a link' }).click();
+  await p.waitForLoadState();
+  const answer = await p.locator('body').textContent();
+  assert.match(answer, /Check your email/);
+  await p.screenshot({ path: `${SHOTS}/request-2-sent.png`, fullPage: true });
+
+  const mail = await mailAfter(before);
+  assert.equal(mail.to, 'cleo@example.org');
+  assert.equal(mail.subject, 'Your sign-in link');
+  const link = (mail.text.match(new RegExp(`${BASE}/t/[A-Za-z0-9_-]+`)) ?? [])[0];
+  const code = (mail.text.match(/\b(\d{3} ?\d{3})\b/) ?? [])[1];
+  assert.ok(link, mail.text);
+  assert.ok(code, mail.text);
+
+  // Another browser profile (no bind cookie): the code page, and the link stays unused.
+  const other = await page();
+  await other.goto(link);
+  assert.match(await other.locator('h1').textContent(), /browser where you asked/i);
+  await other.screenshot({ path: `${SHOTS}/request-3-other-profile.png`, fullPage: true });
+  const token = link.split('/t/')[1];
+  assert.equal(status(token, 'magic_login'), 'unbound');
+
+  // This browser (it got the bind cookie with the form): the link signs in.
+  await p.goto(link);
+  await p.getByLabel('Yes, sign me in on this device').check();
+  await p.getByRole('button', { name: 'Sign me in' }).click();
+  await p.waitForLoadState();
+  assert.match(await p.locator('h1').textContent(), /signed in/);
+  await p.screenshot({ path: `${SHOTS}/request-4-signed-in.png`, fullPage: true });
+  assert.ok((await mine.cookies()).some((c) => c.name === 'demo_session'));
+  assert.ok(Number(sql(`SELECT count(*) FROM app.sessions WHERE user_id = 45`)) > 0);
+
+  // An unknown address: the same answer, and no mail.
+  const count = mails().length;
+  const q = await page();
+  await q.goto(`${BASE}/request/magic_login`);
+  await q.getByLabel('Your email address').fill('nobody@example.org');
+  await q.getByRole('button', { name: 'Email me a link' }).click();
+  await q.waitForLoadState();
+  assert.equal(await q.locator('body').textContent(), answer);
+  assert.equal(sql(`SELECT count(*) FROM linktoken.outbox WHERE address = 'nobody@example.org'`), '0');
+  assert.equal(mails().length, count);
 });
