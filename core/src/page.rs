@@ -96,6 +96,9 @@ pub struct Page {
     /// Label of the one field of the request form (`/request/{purpose}`), e.g. "Email address".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identifier_label: Option<String>,
+    /// Text of the request form (the landing page's `text` speaks of a link already received).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_text: Option<String>,
     /// Subject line of the mail `linktoken.request` sends (default: the title, else the
     /// purpose's name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -171,6 +174,7 @@ impl Page {
             &self.confirm_label,
             &self.subject_label,
             &self.identifier_label,
+            &self.request_text,
             &self.mail_subject,
         ];
         if self
@@ -307,7 +311,8 @@ impl Page {
     /// The page of the request form (`/request/{purpose}`): exactly one required field,
     /// `identifier` (so no confirmation checkbox is added), labelled [`Page::identifier_label`];
     /// an email input unless the page names its own label (which may ask for a user name).
-    /// Title and text from the page, with defaults; none of its own fields.
+    /// The page's title and `request_text` (never its `text`, which speaks of a link already
+    /// received), with defaults; none of its own fields.
     pub fn request_form(&self) -> Page {
         Page {
             title: Some(
@@ -315,11 +320,9 @@ impl Page {
                     .clone()
                     .unwrap_or_else(|| "We'll email you a link".to_owned()),
             ),
-            text: Some(
-                self.text
-                    .clone()
-                    .unwrap_or_else(|| "The link works once, for a limited time.".to_owned()),
-            ),
+            text: Some(self.request_text.clone().unwrap_or_else(|| {
+                "We'll email you a link. It works once, for a limited time.".to_owned()
+            })),
             button: Some("Email me a link".to_owned()),
             fields: vec![Field {
                 name: IDENTIFIER_FIELD.to_owned(),
@@ -535,6 +538,7 @@ mod tests {
         assert_eq!(plain.title.as_deref(), Some("We'll email you a link"));
 
         let page = Page::from_json(&json!({"title": "Sign in", "text": "Hello.", "identifier_label": "User name",
+            "request_text": "Type your user name.",
             "fields": [{"name": "password", "type": "password", "label": "New password", "required": true}]}))
         .unwrap();
         let form = page.request_form();
@@ -548,7 +552,7 @@ mod tests {
         assert_eq!(form.fields[0].kind, FieldType::Text);
         assert_eq!(
             (form.title.as_deref(), form.text.as_deref()),
-            (Some("Sign in"), Some("Hello."))
+            (Some("Sign in"), Some("Type your user name."))
         );
     }
 

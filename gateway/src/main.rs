@@ -1,16 +1,21 @@
 //! linktoken-gateway: the thin web face of the linktoken extension. See `--help` and
 //! docs/gateway.md.
 
+mod app;
 mod browser;
+mod codes;
 mod config;
 mod db;
 mod framing;
 mod health;
 mod html;
 mod limits;
+mod links;
 mod mailer;
 mod metrics;
+mod post;
 mod requests;
+mod respond;
 mod routes;
 mod screen;
 mod tls;
@@ -59,18 +64,28 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
-fn build(cfg: config::Config) -> Result<routes::App, String> {
+fn build(cfg: config::Config) -> Result<app::App, String> {
     let origin = browser::Origin::of_url(&cfg.public_url)?;
     let templates = html::Templates::new(cfg.templates.as_deref())?;
     let db = db::Db::new(&cfg)?;
     let limiter = limits::FailureLimiter::new(cfg.failed_lookups_per_minute);
     let in_flight = limits::InFlight::new(cfg.in_flight_cap());
-    Ok(routes::App {
+    let request_budget = limits::FailureLimiter::new(cfg.requests_per_minute);
+    if cfg.request_min_duration >= cfg.request_timeout() {
+        // Every request form POST would be padded past its own timeout and answer 503.
+        return Err(format!(
+            "--request-min-duration ({} ms) must be shorter than --request-timeout-ms ({} ms)",
+            cfg.request_min_duration.as_millis(),
+            cfg.request_timeout().as_millis()
+        ));
+    }
+    Ok(app::App {
         cfg,
         origin,
         db,
         templates,
         limiter,
+        request_budget,
         in_flight,
         health: health::Health::default(),
         metrics: Arc::default(),
@@ -112,7 +127,7 @@ async fn accept_failed(e: std::io::Error) {
 
 /// Serves one accepted connection: through the request screen, watched for graceful shutdown.
 fn serve(
-    app: &Arc<routes::App>,
+    app: &Arc<app::App>,
     http: &http1::Builder,
     graceful: &GracefulShutdown,
     stream: TcpStream,

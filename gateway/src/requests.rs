@@ -8,34 +8,27 @@
 //!   `--request-min-duration` (padded after COMMIT), so that neither its content nor its time
 //!   tells whether the identifier is known.
 //!
-//! routes.rs reads the request (cross-site check, body) and renders the [`Answer`]; this module
-//! never imports routes.rs.
+//! The POST's form is read as every POST's is (post.rs: the cross-site check first).
 
+use crate::app::{context, App, Resp};
 use crate::browser;
-use crate::config::Config;
-use crate::db::{ClientContext, Db, DbError};
-use crate::html::Templates;
-use crate::limits::FailureLimiter;
-use hyper::header::{HeaderMap, HeaderValue};
+use crate::db::{ClientContext, DbError};
+use crate::post::{read_post, OneClick};
+use crate::respond::{db_error, html, not_found, too_many};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Request, StatusCode};
 use linktoken_core::page;
 use serde_json::{Map, Value};
 use std::net::IpAddr;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// How long the bind cookie set by the request form lives: longer than any link's TTL is
 /// likely to be, so the link still works in this browser when the mail arrives.
 const BIND_COOKIE_MAX_AGE: i64 = 7 * 24 * 3600;
 
-/// What the gateway needs to answer a request.
-pub struct Site<'a> {
-    pub cfg: &'a Config,
-    pub db: &'a Db,
-    pub templates: &'a Templates,
-}
-
-/// What routes.rs sends back.
-pub enum Answer {
+/// What the handlers below produce, rendered by [`answer`].
+enum Answer {
     /// 200 with this page.
     Page(String),
     /// 200 with this page and the bind cookie to set.
@@ -46,20 +39,50 @@ pub enum Answer {
     Failed(DbError),
 }
 
-/// Every client's budget of link requests (`--requests-per-minute`), a token bucket per client
-/// as for failed lookups. (Kept here rather than in `routes::App`, which main.rs builds.)
-fn budget(cfg: &Config) -> &'static FailureLimiter {
-    static BUDGET: OnceLock<FailureLimiter> = OnceLock::new();
-    BUDGET.get_or_init(|| FailureLimiter::new(cfg.requests_per_minute))
+/// GET|HEAD /request/{purpose}: the request form.
+pub async fn form(app: &App, req: &Request<Incoming>, purpose: &str, ip: IpAddr) -> Resp {
+    let shown = form_page(app, purpose, &context(req.headers(), ip)).await;
+    answer(app, shown)
 }
 
-/// None when this client may request a link now, else how long until it may.
-pub fn over_budget(cfg: &Config, ip: IpAddr) -> Option<Duration> {
-    budget(cfg).check(ip, Instant::now())
+/// POST /request/{purpose}: the client's request budget, then the form as every POST reads it,
+/// then [`send`]. The same answer for every identifier.
+pub async fn submit(app: &App, req: Request<Incoming>, purpose: &str, ip: IpAddr) -> Resp {
+    if let Some(wait) = app.request_budget.check(ip, Instant::now()) {
+        return too_many(
+            app,
+            wait,
+            "Too many requests",
+            "Too many links were asked for from your address. Please wait a minute and try again.",
+        );
+    }
+    let ctx = context(req.headers(), ip);
+    let headers = req.headers().clone();
+    let fields = match read_post(app, req, OneClick::NotExempt).await {
+        Ok(form) => form.fields,
+        Err(resp) => return resp,
+    };
+    let sent = send(app, purpose, &fields, &headers, ip, &ctx).await;
+    answer(app, sent)
 }
 
-/// GET /request/{purpose}: the form, or 404.
-pub async fn form(site: &Site<'_>, purpose: &str, ctx: &ClientContext) -> Answer {
+fn answer(app: &App, answer: Answer) -> Resp {
+    match answer {
+        Answer::Page(body) => html(StatusCode::OK, body),
+        Answer::Sent(body, cookie) => {
+            let mut resp = html(StatusCode::OK, body);
+            if let Some(cookie) = cookie {
+                resp.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            resp
+        }
+        Answer::NotFound => not_found(app),
+        Answer::Failed(e) => db_error(app, e),
+    }
+}
+
+/// The form, or 404.
+async fn form_page(site: &App, purpose: &str, ctx: &ClientContext) -> Answer {
     match site.db.request_page(purpose, ctx).await {
         Ok(Some(page)) => Answer::Page(site.templates.landing(
             &page.request_form(),
@@ -79,12 +102,12 @@ fn fresh_bind() -> Option<String> {
     Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// POST /request/{purpose}, after routes.rs read the form (cross-site check included): counts
-/// the request against the client's budget, calls linktoken.request with the browser's bind
-/// value (its cookie, else a new one, which the answer sets), and answers no sooner than
-/// `--request-min-duration` after it started.
-pub async fn submit(
-    site: &Site<'_>,
+/// After the form was read (cross-site check included): counts the request against the
+/// client's budget, calls linktoken.request with the browser's bind value (its cookie, else a
+/// new one, which the answer sets), and answers no sooner than `--request-min-duration` after
+/// it started.
+async fn send(
+    site: &App,
     purpose: &str,
     fields: &Map<String, Value>,
     headers: &HeaderMap,
@@ -92,7 +115,7 @@ pub async fn submit(
     ctx: &ClientContext,
 ) -> Answer {
     let started = Instant::now();
-    budget(site.cfg).failed(ip, started);
+    site.request_budget.failed(ip, started);
     let identifier = fields
         .get(page::IDENTIFIER_FIELD)
         .and_then(Value::as_str)

@@ -152,6 +152,7 @@ SELECT linktoken.set_page('verify_email', '{
   "button": "Confirm my address",
   "confirm_label": "Yes, this is my email address",
   "identifier_label": "Your email address",
+  "request_text": "We will email a new confirmation link to this address.",
   "mail_subject": "Confirm your email address",
   "success_title": "Address confirmed",
   "success_text": "Thank you. Your email address is confirmed."
@@ -163,6 +164,7 @@ SELECT linktoken.set_page('password_reset', '{
   "title": "Choose a new password",
   "text": "Enter your new password twice. It must be at least 12 characters long.",
   "identifier_label": "Your email address",
+  "request_text": "We will email you a link to choose a new password.",
   "mail_subject": "Reset your password",
   "button": "Set new password",
   "fields": [
@@ -186,6 +188,7 @@ SELECT linktoken.set_page('magic_login', '{
   "confirm_label": "Yes, sign me in on this device",
   "subject_label": "Your user number",
   "identifier_label": "Your email address",
+  "request_text": "We will email you a link that signs you in, and a code for other devices.",
   "mail_subject": "Your sign-in link",
   "success_title": "You are signed in",
   "success_text": "You can close this page and continue."

@@ -195,7 +195,8 @@ async fn the_form_has_one_field_labelled_from_the_page() {
 
     // The page's title, text and identifier_label.
     c.execute(
-        r#"SELECT linktoken.set_page($1, '{"title": "Sign in", "text": "No password needed.",
+        r#"SELECT linktoken.set_page($1, '{"title": "Sign in", "text": "You asked for a link.",
+                 "request_text": "No password needed.",
              "identifier_label": "Work email",
              "fields": [{"name": "note", "label": "Note", "required": true}]}')"#,
         &[&p],
@@ -214,6 +215,10 @@ async fn the_form_has_one_field_labelled_from_the_page() {
         .contains("<label for=\"f-identifier\">Work email</label>"));
     assert!(r.body.contains("name=\"identifier\""));
     assert!(r.body.contains("<h1>Sign in</h1>") && r.body.contains("No password needed."));
+    assert!(
+        !r.body.contains("You asked for a link."),
+        "the landing page's text is not the request form's"
+    );
     assert!(!r.body.contains("name=\"note\""));
 
     // HEAD: the same status, no body; GET changed nothing.
