@@ -525,7 +525,7 @@ mod tests {
         let want = json!({"List-Unsubscribe": "One-Click"});
         let url = parse(URLENC, b"List-Unsubscribe=One-Click").unwrap();
         assert_eq!(Value::Object(url.clone()), want);
-        assert!(crate::page::is_one_click(&url));
+        assert!(crate::submission::is_one_click(&url));
 
         let body = multipart(
             B,
@@ -536,7 +536,7 @@ mod tests {
         );
         let mp = parse(Some(MP), &body).unwrap();
         assert_eq!(Value::Object(mp.clone()), want);
-        assert!(crate::page::is_one_click(&mp));
+        assert!(crate::submission::is_one_click(&mp));
 
         // As curl / common HTTP libraries send it: quoted boundary, part Content-Type.
         let body = b"--xYzZY\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nOne-Click\r\n--xYzZY--\r\n";
@@ -552,7 +552,7 @@ mod tests {
         // Folded into one field by "last value wins", but two fields were sent.
         let (form, n) =
             parse_counted(URLENC, b"List-Unsubscribe=x&List-Unsubscribe=One-Click").unwrap();
-        assert!(crate::page::is_one_click(&form));
+        assert!(crate::submission::is_one_click(&form));
         assert_eq!(n, 2);
         let body = multipart(
             B,
@@ -568,7 +568,10 @@ mod tests {
             ],
         );
         let (form, n) = parse_counted(Some(MP), &body).unwrap();
-        assert!(crate::page::is_one_click(&form), "the file part is skipped");
+        assert!(
+            crate::submission::is_one_click(&form),
+            "the file part is skipped"
+        );
         assert_eq!(n, 2, "but counted");
     }
 

@@ -7,7 +7,9 @@
 //! * [`sealed`]: sealed (stateless, encrypted) tokens.
 //! * [`mailbox`]: the secret part of an outbox message, sealed to the mailer's public key.
 //! * [`mail`]: the mailer's templates, retry schedule, key files and Message-IDs.
-//! * [`page`]: a purpose's landing page and the checks of a submitted form.
+//! * [`page`]: a purpose's landing page: the model and the checks of its definition;
+//!   [`page_forms`]: the forms derived from it (landing, code, request); [`submission`]: a
+//!   submitted form checked against its page, RFC 8058 one-click.
 //! * [`form`]: parsing of submitted form bodies (urlencoded and multipart) into JSON.
 //! * [`head_screen`]: the screen of HTTP/1.1 request framing the gateway puts in front of its
 //!   HTTP server, for what hyper alone accepts (bare LF line ends, Content-Length with
@@ -23,8 +25,10 @@ pub mod input;
 pub mod mail;
 pub mod mailbox;
 pub mod page;
+pub mod page_forms;
 pub mod sealed;
 pub mod status;
+pub mod submission;
 pub mod token;
 
 pub use status::Status;

@@ -9,7 +9,8 @@ use crate::respond::{db_error, html, rate_limited, status_page, success};
 use hyper::body::Incoming;
 use hyper::header::HeaderMap;
 use hyper::{Request, StatusCode};
-use linktoken_core::page::{self, Page};
+use linktoken_core::page::Page;
+use linktoken_core::submission;
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -79,7 +80,7 @@ pub async fn submit(app: &App, req: Request<Incoming>, tok: &str, ip: IpAddr) ->
         Ok(form) => form.fields,
         Err(resp) => return resp,
     };
-    let one_click = page::is_one_click(&fields);
+    let one_click = submission::is_one_click(&fields);
     let form_json = serde_json::Value::Object(fields.clone()).to_string();
     match app.db.redeem(tok, &form_json, bind.as_deref(), &ctx).await {
         Ok(r) => {

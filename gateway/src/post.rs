@@ -8,7 +8,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap};
 use hyper::{Request, StatusCode};
-use linktoken_core::{form, page};
+use linktoken_core::{form, submission};
 
 fn content_type_ok(headers: &HeaderMap) -> bool {
     let ct = headers
@@ -130,7 +130,7 @@ async fn read_form(app: &App, req: Request<Incoming>) -> Result<Form, Resp> {
     };
     match form::parse_counted(content_type.as_deref(), &body) {
         Ok((fields, sent)) => Ok(Form {
-            one_click_body: sent == 1 && page::is_one_click(&fields),
+            one_click_body: sent == 1 && submission::is_one_click(&fields),
             fields,
         }),
         Err(form::FormError::UnsupportedType) => Err(unsupported()),
