@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod crash_check;
 pub mod gateway;
 pub mod http;
+pub mod process;
 pub mod smtp_sink;
 
 use std::path::PathBuf;

@@ -10,6 +10,7 @@
 //! Needs LINKTOKEN_GATEWAY_BIN, the linktoken extension installed, openssl, and root or the
 //! postgres OS user (pg-cluster.sh runs the server as postgres).
 
+use linktoken_integration::cluster::{pg_cluster, repo_root};
 use linktoken_integration::gateway::{self, Gateway};
 use linktoken_integration::http;
 use linktoken_integration::*;
@@ -19,21 +20,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 const DB: &str = "linktoken_tls";
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("the repository root")
-}
-
-fn pg_cluster(args: &[&str]) -> std::process::Output {
-    let script = repo_root().join("scripts/pg-cluster.sh");
-    Command::new(script)
-        .args(args)
-        .output()
-        .expect("run scripts/pg-cluster.sh")
-}
 
 /// The test's cluster and certificates; destroys both when dropped (panics included).
 struct TlsCluster {

@@ -6,18 +6,16 @@
 //! a database of its own (created and dropped here) and nothing of other tests can interfere.
 
 use linktoken_integration::gateway::binary;
+use linktoken_integration::process::{Process, WAIT};
 use linktoken_integration::smtp_sink::{Mode, Received, SmtpSink};
 use linktoken_integration::*;
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 use tokio_postgres::Client;
 
 const PUBLIC: &str = "https://links.example";
-const WAIT: Duration = Duration::from_secs(30);
 
 /// A database of its own with the extension, a resolver over app.users (anna = 1, ben = 2, and
 /// user<n>@example.test = 100 + n), a login role for the mailer, and a key pair set as the
@@ -218,15 +216,13 @@ struct Row {
 
 /// The mailer binary as a child process, its stderr captured; SIGKILLed if still running when
 /// dropped, its log kept in LINKTOKEN_TEST_LOG_DIR for the test run's secret scan.
-struct Mailer {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-}
+/// A running mailer (tests/integration/src/process.rs: its log kept, stopped when dropped).
+struct Mailer(Process);
 
 impl Mailer {
     fn start(database_url: &str, smtp_url: &str, extra: &[&str]) -> Mailer {
-        let mut child = Command::new(binary())
-            .args(["mailer", "--database-url", database_url])
+        let mut cmd = Command::new(binary());
+        cmd.args(["mailer", "--database-url", database_url])
             .args(["--smtp-url", smtp_url])
             .args(["--from", "Example Links <links@example.test>"])
             .args(["--public-url", PUBLIC])
@@ -241,20 +237,8 @@ impl Mailer {
             ])
             .args(extra)
             .env_remove("LINKTOKEN_SMTP_USERNAME")
-            .env_remove("LINKTOKEN_SMTP_PASSWORD")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the mailer");
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let mut m = Mailer { child, log };
+            .env_remove("LINKTOKEN_SMTP_PASSWORD");
+        let mut m = Mailer(Process::start("mailer", cmd));
         m.wait_log("the mailer to start", |l| {
             l.starts_with("linktoken-gateway mailer running")
         });
@@ -262,64 +246,27 @@ impl Mailer {
     }
 
     fn log(&self) -> Vec<String> {
-        self.log.lock().unwrap().clone()
+        self.0.log()
     }
 
     /// Waits (bounded) for a log line matching `pred`; panics with the log if it never comes.
     fn wait_log(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(l) = self.log().into_iter().find(|l| pred(l)) {
-                return l;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("{what}: the mailer exited ({status}): {:#?}", self.log());
-            }
-            assert!(Instant::now() < deadline, "{what}: {:#?}", self.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.0.wait_log(what, pred)
     }
 
     fn signal_term(&self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        self.0.signal_term()
     }
 
     /// Waits (bounded) for the process to exit; its status.
     fn wait_exit(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the mailer did not exit: {:#?}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.0.wait_exit()
     }
 
     /// SIGTERM, then the exit status.
     fn stop(&mut self) -> ExitStatus {
         self.signal_term();
         self.wait_exit()
-    }
-}
-
-impl Drop for Mailer {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        if let Ok(dir) = std::env::var("LINKTOKEN_TEST_LOG_DIR") {
-            let _ = std::fs::create_dir_all(&dir);
-            let file = format!("{dir}/mailer-{}.log", self.child.id());
-            let _ = std::fs::write(file, self.log().join("\n"));
-        }
     }
 }
 
