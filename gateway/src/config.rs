@@ -139,12 +139,26 @@ impl Config {
 /// `300ms`, `0.5s`, `1s 500ms` (humantime), or a bare number of milliseconds (`300`), as the
 /// gateway's other time flags count.
 fn parse_duration(text: &str) -> Result<Duration, String> {
+    parse_duration_in(text, Duration::from_millis(1))
+}
+
+/// The one parser of duration flags (the gateway's and the mailer's): humantime text
+/// (`300ms`, `0.5s`, `5m`), or a bare whole number of `bare_unit`s.
+pub fn parse_duration_in(text: &str, bare_unit: Duration) -> Result<Duration, String> {
     let text = text.trim();
-    if let Ok(ms) = text.parse::<u64>() {
-        return Ok(Duration::from_millis(ms));
+    if let Ok(n) = text.parse::<u32>() {
+        return Ok(bare_unit * n);
     }
-    humantime::parse_duration(text)
-        .map_err(|e| format!("{e} (e.g. 300ms, 0.5s, or 300 for milliseconds)"))
+    humantime::parse_duration(text).map_err(|e| {
+        format!(
+            "{e} (e.g. 300ms, 0.5s, 5m, or a number of {})",
+            if bare_unit >= Duration::from_secs(1) {
+                "seconds"
+            } else {
+                "milliseconds"
+            }
+        )
+    })
 }
 
 #[cfg(test)]

@@ -62,7 +62,7 @@ impl From<deadpool_postgres::PoolError> for DbError {
 /// An error with the errors that caused it, for the log: "db error" alone hides that the server
 /// refused the login, or why a TLS handshake failed. (Neither a connection string nor a
 /// password is part of these messages.)
-fn with_causes(e: &dyn std::error::Error) -> String {
+pub fn with_causes(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {

@@ -20,12 +20,9 @@ pub struct Keygen {
 }
 
 /// A duration flag: `500ms`, `30s`, `5m`, `1h`, `1h 30m`; a bare number is seconds.
+/// Duration flags: `500ms`, `30s`, `5m`, or a bare number of seconds.
 fn duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(seconds));
-    }
-    humantime::parse_duration(text).map_err(|e| format!("{e} (e.g. 500ms, 30s, 5m, 1h)"))
+    crate::config::parse_duration_in(text, Duration::from_secs(1))
 }
 
 #[derive(Debug, Clone, Parser)]

@@ -3,6 +3,7 @@
 //! from the first byte). Credentials come from LINKTOKEN_SMTP_USERNAME/LINKTOKEN_SMTP_PASSWORD
 //! or the URL's user info; neither the URL nor the password is ever part of a message here.
 
+use crate::db::with_causes;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -20,20 +21,6 @@ pub struct Smtp {
 pub struct SendError {
     /// What went wrong (the server's answer or the connection's error); may quote the address.
     pub text: String,
-}
-
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let more = c.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        cause = c.source();
-    }
-    text
 }
 
 fn decoded(part: &str, what: &str) -> Result<String, String> {

@@ -16,6 +16,7 @@ use super::compose::{Sender, Templates, Unsendable};
 use super::keys::Keyring;
 use super::outbox::{self, Claimed, Scope};
 use super::smtp::Smtp;
+use crate::db::with_causes;
 use crate::tls::Connector;
 use linktoken_core::mail;
 use std::collections::HashSet;
@@ -33,20 +34,6 @@ struct Database {
     client: Option<Client>,
     /// The last attempt failed (log only changes).
     down: bool,
-}
-
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let more = c.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        cause = c.source();
-    }
-    text
 }
 
 impl Database {
