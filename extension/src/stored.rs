@@ -96,9 +96,11 @@ pub fn issue_for(
 
 /// Serialises concurrent issues for one subject and purpose (an advisory lock), so that
 /// revoke_previous and min_interval see every earlier token. Under READ COMMITTED the following
-/// statements take a new snapshot after the lock and see the earlier issue's token; under
-/// SERIALIZABLE PostgreSQL aborts a conflicting issue with 40001. Under REPEATABLE READ the
-/// snapshot predates the lock, so an earlier token could go unseen: refuse instead.
+/// statements take a new snapshot after the lock and see the earlier issue's token. Under
+/// SERIALIZABLE PostgreSQL aborts a conflict between two serializable issues with 40001, but
+/// not one with a READ COMMITTED issue that committed while this one waited for the lock:
+/// [`refuse_stale_snapshot`] does. Under REPEATABLE READ the snapshot predates the lock, so an
+/// earlier token could go unseen: refuse instead.
 pub fn serialize_issues(client: &mut SpiClient<'_>, purpose: &Purpose, subject: &str) {
     // SAFETY: reading a backend-local global that PostgreSQL sets at transaction start.
     let isolation = unsafe { pg_sys::XactIsoLevel };
@@ -113,6 +115,76 @@ pub fn serialize_issues(client: &mut SpiClient<'_>, purpose: &Purpose, subject: 
         );
     }
     lock_subject(client, purpose, subject);
+    if isolation == pg_sys::XACT_SERIALIZABLE as i32 {
+        refuse_stale_snapshot(purpose, subject);
+    }
+}
+
+/// Under SERIALIZABLE the transaction's snapshot may predate the advisory lock: a token that a
+/// READ COMMITTED transaction issued for this subject and committed meanwhile is invisible to
+/// it, so revoke_previous would leave it outstanding, and serializable snapshot isolation does
+/// not see a conflict with a transaction that is not serializable. Counts the subject's tokens
+/// in the latest snapshot and in this transaction's: when they differ, refuses with 40001
+/// (serialization_failure), as PostgreSQL does for its own conflicts, so the caller retries
+/// with a new snapshot. (A concurrent purge() can cause a needless retry; never a second
+/// outstanding token.)
+fn refuse_stale_snapshot(purpose: &Purpose, subject: &str) {
+    const COUNT: &std::ffi::CStr =
+        c"SELECT pg_catalog.count(*) FROM linktoken.tokens WHERE purpose = $1 AND subject = $2";
+    // SAFETY: SPI is connected (the caller holds an SpiClient); the plan is prepared, run twice
+    // with the two text arguments under the two snapshots and freed here; the result is read
+    // right after each run, before anything else uses SPI_tuptable.
+    let (latest, mine) = unsafe {
+        let mut types = [pg_sys::TEXTOID, pg_sys::TEXTOID];
+        let plan = pg_sys::SPI_prepare(COUNT.as_ptr(), 2, types.as_mut_ptr());
+        if plan.is_null() {
+            crate::errors::raise(
+                PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+                "could not prepare the snapshot check of issue()",
+            );
+        }
+        let mut values = [
+            purpose.name.as_str().into_datum().expect("text"),
+            subject.into_datum().expect("text"),
+        ];
+        let nulls = [b' ' as std::ffi::c_char; 2];
+        let mut count = |snapshot: pg_sys::Snapshot| -> i64 {
+            let rc = pg_sys::SPI_execute_snapshot(
+                plan,
+                values.as_mut_ptr(),
+                nulls.as_ptr(),
+                snapshot,
+                std::ptr::null_mut(),
+                true,
+                false,
+                1,
+            );
+            let table = pg_sys::SPI_tuptable;
+            if rc != pg_sys::SPI_OK_SELECT as i32 || table.is_null() || (*table).numvals != 1 {
+                crate::errors::raise(
+                    PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+                    "the snapshot check of issue() failed",
+                );
+            }
+            let mut is_null = false;
+            let datum = pg_sys::SPI_getbinval(*(*table).vals, (*table).tupdesc, 1, &mut is_null);
+            i64::from_datum(datum, is_null).unwrap_or(0)
+        };
+        let latest = count(pg_sys::GetLatestSnapshot());
+        let mine = count(pg_sys::GetTransactionSnapshot());
+        pg_sys::SPI_freeplan(plan);
+        (latest, mine)
+    };
+    if latest != mine {
+        crate::errors::raise_with_hint(
+            PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE,
+            format!(
+                "could not serialize access: a token of purpose \"{}\" was issued for this subject by a concurrent transaction",
+                purpose.name
+            ),
+            "Retry the transaction.",
+        );
+    }
 }
 
 /// Takes the transaction-level advisory lock of (purpose, subject): issues and code checks of
