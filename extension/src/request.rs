@@ -99,6 +99,7 @@ fn record(
     subject: Option<&str>,
     key: &[u8; 32],
 ) {
+    let (ip, user_agent) = audit::client();
     plans::update(
         client,
         "INSERT INTO linktoken.events (event, status, purpose, subject, client_ip, user_agent, detail) \
@@ -108,8 +109,8 @@ fn record(
             outcome.into(),
             purpose.name.as_str().into(),
             subject.into(),
-            audit::client().0.into(),
-            audit::client().1.into(),
+            ip.into(),
+            user_agent.into(),
             key.as_slice().into(),
         ],
     );
@@ -153,16 +154,14 @@ pub fn request(
             let Some((subject, address)) = resolve(client, &purpose, resolver, identifier) else {
                 return record(client, &purpose, "unknown", None, &key);
             };
-            if purpose.min_interval.is_some() {
-                stored::serialize_issues(client, &purpose, &subject);
-                if stored::throttle_wait(client, &purpose, &subject).is_some() {
-                    return record(client, &purpose, "throttled", Some(&subject), &key);
-                }
-            }
             let bind = bind.filter(|_| purpose.bind_browser);
             let with_code = purpose.code_digits.is_some();
-            let (token, code) =
-                stored::issue_for(client, &purpose, &subject, None, None, bind, with_code);
+            let Ok((token, code)) =
+                stored::issue_for(client, &purpose, &subject, None, None, bind, with_code)
+            else {
+                // min_interval: nothing sent, silently.
+                return record(client, &purpose, "throttled", Some(&subject), &key);
+            };
             let sealed = mailbox::seal(&public_key, &Secret { token, code })
                 .unwrap_or_else(|e| raise(PgSqlErrorCode::ERRCODE_SYSTEM_ERROR, e.to_string()));
             plans::update(

@@ -15,6 +15,11 @@ use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::PgSqlErrorCode;
 
+/// Why [`issue_for`] issued nothing: the subject's last token of this purpose is younger than
+/// the purpose's min_interval; the seconds to wait. issue() raises 53400 with them, request()
+/// sends nothing, silently.
+pub struct Throttled(pub i32);
+
 /// Issues a token of a loaded purpose (arguments checked): throttles, revokes earlier tokens,
 /// stores the hash (and, with `with_code`, the keyed hash of a fresh typed code). Returns the
 /// token and the code. Shared by issue(), issue_with_code() and request().
@@ -26,52 +31,46 @@ pub fn issue_for(
     ttl: Option<Interval>,
     bind: Option<&str>,
     with_code: bool,
-) -> (String, Option<String>) {
-    {
-        let secret_bytes =
-            usize::try_from(gucs::TOKEN_BYTES.get()).unwrap_or(token::DEFAULT_SECRET_BYTES);
-        let random_failed = |e: token::RandomUnavailable| {
-            crate::errors::raise(PgSqlErrorCode::ERRCODE_SYSTEM_ERROR, e.to_string())
-        };
-        let token = token::generate(secret_bytes).unwrap_or_else(random_failed);
-        let hash = token::hash(&token);
-        let code_digits = with_code.then(|| purpose.require_codes());
-        if purpose.bind_browser && bind.is_none() {
-            crate::errors::raise_with_hint(
+) -> Result<(String, Option<String>), Throttled> {
+    let secret_bytes =
+        usize::try_from(gucs::TOKEN_BYTES.get()).unwrap_or(token::DEFAULT_SECRET_BYTES);
+    let random_failed = |e: token::RandomUnavailable| {
+        crate::errors::raise(PgSqlErrorCode::ERRCODE_SYSTEM_ERROR, e.to_string())
+    };
+    let token = token::generate(secret_bytes).unwrap_or_else(random_failed);
+    let hash = token::hash(&token);
+    let code_digits = with_code.then(|| purpose.require_codes());
+    if purpose.bind_browser && bind.is_none() {
+        crate::errors::raise_with_hint(
                 PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
                 format!("bind must not be NULL: purpose \"{}\" binds links to the browser that asked for them", purpose.name),
                 "Set a random cookie (e.g. linktoken_bind) in the browser that asks for the link and pass its value as bind.",
             );
+    }
+    // Only bound purposes keep the hash of the browser's value.
+    let bind_hash = bind
+        .filter(|_| purpose.bind_browser)
+        .map(|b| token::hash(b).to_vec());
+    if purpose.revoke_previous || purpose.min_interval.is_some() {
+        serialize_issues(client, purpose, subject);
+    }
+    if let Some(seconds) = throttle_wait(client, purpose, subject) {
+        return Err(Throttled(seconds));
+    }
+    if purpose.revoke_previous {
+        revoke_previous(client, purpose, subject);
+    }
+    let (code, code_hash, code_kid) = match code_digits {
+        None => (None, None, None),
+        Some(digits) => {
+            let code = linktoken_core::code::generate(digits as u32).unwrap_or_else(random_failed);
+            let (kid, key) = keys::current_key(client);
+            let keyed = linktoken_core::code::hash(&key, &purpose.name, subject, &code);
+            (Some(code), Some(keyed.to_vec()), Some(kid as i32))
         }
-        // Only bound purposes keep the hash of the browser's value.
-        let bind_hash = bind
-            .filter(|_| purpose.bind_browser)
-            .map(|b| token::hash(b).to_vec());
-        if purpose.revoke_previous || purpose.min_interval.is_some() {
-            serialize_issues(client, purpose, subject);
-        }
-        if let Some(seconds) = throttle_wait(client, purpose, subject) {
-            plans::update(
-                client,
-                "SELECT linktoken.raise_throttled($1, $2)",
-                &[purpose.name.as_str().into(), seconds.into()],
-            );
-        }
-        if purpose.revoke_previous {
-            revoke_previous(client, purpose, subject);
-        }
-        let (code, code_hash, code_kid) = match code_digits {
-            None => (None, None, None),
-            Some(digits) => {
-                let code =
-                    linktoken_core::code::generate(digits as u32).unwrap_or_else(random_failed);
-                let (kid, key) = keys::current_key(client);
-                let keyed = linktoken_core::code::hash(&key, &purpose.name, subject, &code);
-                (Some(code), Some(keyed.to_vec()), Some(kid as i32))
-            }
-        };
-        let (issued_ip, issued_ua) = audit::client();
-        plans::update(
+    };
+    let (issued_ip, issued_ua) = audit::client();
+    plans::update(
             client,
             // The row is the record of the issue (0.5.0: no 'issued' event; see linktoken.audit).
             "INSERT INTO linktoken.tokens (token_hash, purpose, subject, payload, expires_at, max_uses, code_hash, code_kid, bind_hash, issued_ip, issued_ua) \
@@ -90,8 +89,7 @@ pub fn issue_for(
                     issued_ua.into(),
                 ],
         );
-        (token, code)
-    }
+    Ok((token, code))
 }
 
 /// Serialises concurrent issues for one subject and purpose (an advisory lock), so that
@@ -101,7 +99,7 @@ pub fn issue_for(
 /// not one with a READ COMMITTED issue that committed while this one waited for the lock:
 /// [`refuse_stale_snapshot`] does. Under REPEATABLE READ the snapshot predates the lock, so an
 /// earlier token could go unseen: refuse instead.
-pub fn serialize_issues(client: &mut SpiClient<'_>, purpose: &Purpose, subject: &str) {
+fn serialize_issues(client: &mut SpiClient<'_>, purpose: &Purpose, subject: &str) {
     // SAFETY: reading a backend-local global that PostgreSQL sets at transaction start.
     let isolation = unsafe { pg_sys::XactIsoLevel };
     if isolation == pg_sys::XACT_REPEATABLE_READ as i32 {
@@ -201,7 +199,7 @@ pub fn lock_subject(client: &mut SpiClient<'_>, purpose: &Purpose, subject: &str
 /// (its last one is younger than min_interval), None when it may have one now. issue() refuses
 /// with SQLSTATE 53400 (configuration_limit_exceeded) and the seconds to wait, so apps can
 /// answer "we just sent you a link"; request() sends nothing, silently.
-pub fn throttle_wait(client: &SpiClient<'_>, purpose: &Purpose, subject: &str) -> Option<i32> {
+fn throttle_wait(client: &SpiClient<'_>, purpose: &Purpose, subject: &str) -> Option<i32> {
     let min_interval = purpose.min_interval?;
     let wait: Option<i32> = plans::select(
             client,

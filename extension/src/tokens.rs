@@ -7,9 +7,10 @@ use crate::audit;
 use crate::errors::{self, OrRaise};
 use crate::found::{self, Bind, Found, Presented, Redeemed};
 use crate::keys;
+use crate::plans;
 use crate::purpose::{self, Purpose};
 use crate::sealed_tokens;
-use crate::stored;
+use crate::stored::{self, Throttled};
 use crate::types::{PeekRow, RawJsonb, RedeemRow};
 use linktoken_core::{input, sealed, token, Status};
 use pgrx::prelude::*;
@@ -103,7 +104,18 @@ pub fn issue_token(
     let subject = found::check_issue_args(subject, payload, ttl);
     Spi::connect_mut(|client| {
         let purpose = purpose::load(client, purpose);
-        stored::issue_for(client, &purpose, subject, payload, ttl, bind, with_code)
+        match stored::issue_for(client, &purpose, subject, payload, ttl, bind, with_code) {
+            Ok(issued) => issued,
+            Err(Throttled(seconds)) => {
+                // Raises 53400 with the seconds to wait in DETAIL (throttle_and_triggers.sql).
+                plans::update(
+                    client,
+                    "SELECT linktoken.raise_throttled($1, $2)",
+                    &[purpose.name.as_str().into(), seconds.into()],
+                );
+                unreachable!("linktoken.raise_throttled raises")
+            }
+        }
     })
 }
 
