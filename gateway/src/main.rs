@@ -18,6 +18,7 @@ mod requests;
 mod respond;
 mod routes;
 mod screen;
+mod shutdown;
 mod tls;
 
 use clap::Parser;
@@ -48,20 +49,6 @@ fn http_builder(header_timeout: Duration) -> http1::Builder {
         .half_close(true)
         .keep_alive(true);
     http
-}
-
-/// Resolves on SIGTERM or SIGINT. The handlers are installed here, when called, not when the
-/// future is first polled: a signal that arrives before that would kill the process at once.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("install the SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("install the SIGINT handler");
-    async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-    }
 }
 
 fn build(cfg: config::Config) -> Result<app::App, String> {
@@ -156,7 +143,7 @@ async fn main() {
         return mailer::main().await;
     }
     let cfg = config::Config::parse();
-    let shutdown = shutdown_signal();
+    let shutdown = shutdown::signal();
     let listen = cfg.listen;
     let metrics_listen = cfg.metrics_listen;
     let header_timeout = cfg.header_timeout();

@@ -120,15 +120,10 @@ async fn listen(
 
 /// Sets the flag on SIGTERM or SIGINT. The handlers are installed before this returns.
 fn stop_on_signal() -> watch::Receiver<bool> {
-    use tokio::signal::unix::{signal, SignalKind};
     let (tx, rx) = watch::channel(false);
-    let mut term = signal(SignalKind::terminate()).expect("install the SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("install the SIGINT handler");
+    let signal = crate::shutdown::signal();
     tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
+        signal.await;
         eprintln!("mailer: stopping after the mail being sent");
         let _ = tx.send(true);
     });
