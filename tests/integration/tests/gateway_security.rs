@@ -26,18 +26,6 @@ const URLENCODED: &str = "Content-Type: application/x-www-form-urlencoded";
 /// The page the gateway answers a cross-site POST with says this.
 const REFUSED: &str = "sent from another website";
 
-fn post(addr: SocketAddr, path: &str, headers: &[&str], fields: &[(&str, &str)]) -> Reply {
-    let mut all = vec![URLENCODED];
-    all.extend_from_slice(headers);
-    http::request(
-        addr,
-        "POST",
-        path,
-        &all,
-        http::form_encode(fields).as_bytes(),
-    )
-}
-
 fn assert_refused(r: &Reply, what: &str) {
     assert_eq!(r.status, 403, "{what}: {}", r.body);
     assert!(r.body.contains(REFUSED), "{what}: {}", r.body);
@@ -108,11 +96,11 @@ async fn login_csrf_on_the_code_form_is_refused() {
     // The attack: a page on another site posts the attacker's own subject and code from the
     // victim's browser, which would then hold the attacker's session.
     assert_refused(
-        &post(addr, &form, &[EVIL_ORIGIN], &fields),
+        &http::post_form_with(addr, &form, &[EVIL_ORIGIN], &fields),
         "foreign Origin",
     );
     assert_refused(
-        &post(
+        &http::post_form_with(
             addr,
             &form,
             &["Origin: https://links.example.evil.example"],
@@ -121,16 +109,16 @@ async fn login_csrf_on_the_code_form_is_refused() {
         "look-alike Origin",
     );
     assert_refused(
-        &post(addr, &form, &["Origin: http://links.example"], &fields),
+        &http::post_form_with(addr, &form, &["Origin: http://links.example"], &fields),
         "same host over http",
     );
     assert_refused(
-        &post(addr, &form, &["Origin: null"], &fields),
+        &http::post_form_with(addr, &form, &["Origin: null"], &fields),
         "Origin: null",
     );
     // What a browser sends from another site's no-referrer page.
     assert_refused(
-        &post(
+        &http::post_form_with(
             addr,
             &form,
             &["Origin: null", "Sec-Fetch-Site: cross-site"],
@@ -139,15 +127,15 @@ async fn login_csrf_on_the_code_form_is_refused() {
         "Origin: null from another site",
     );
     assert_refused(
-        &post(addr, &form, &["Sec-Fetch-Site: cross-site"], &fields),
+        &http::post_form_with(addr, &form, &["Sec-Fetch-Site: cross-site"], &fields),
         "Sec-Fetch-Site: cross-site without Origin",
     );
     assert_refused(
-        &post(addr, &form, &["Sec-Fetch-Site: same-site"], &fields),
+        &http::post_form_with(addr, &form, &["Sec-Fetch-Site: same-site"], &fields),
         "Sec-Fetch-Site: same-site without Origin",
     );
     assert_refused(
-        &post(
+        &http::post_form_with(
             addr,
             &form,
             &[EVIL_ORIGIN, "Sec-Fetch-Site: same-origin"],
@@ -164,7 +152,7 @@ async fn login_csrf_on_the_code_form_is_refused() {
 
     // Positive control: the very same request from the gateway's own origin signs in, so the
     // refusals above were the check and the attack would have worked without it.
-    let ok = post(
+    let ok = http::post_form_with(
         addr,
         &form,
         &[
@@ -184,7 +172,7 @@ async fn login_csrf_on_the_code_form_is_refused() {
     // A request with neither header comes from no browser (curl, a mail client): allowed.
     let curl_user = format!("curl.{}@example.org", tag());
     let (token, code) = issue_code(&c, &p, &curl_user).await;
-    let plain = post(
+    let plain = http::post_form_with(
         addr,
         &form,
         &[],
@@ -197,7 +185,7 @@ async fn login_csrf_on_the_code_form_is_refused() {
     // them write Origin: null on every POST: allowed, because Sec-Fetch-Site says same-origin.
     let own_page_user = format!("own.{}@example.org", tag());
     let (_, code) = issue_code(&c, &p, &own_page_user).await;
-    let from_own_page = post(
+    let from_own_page = http::post_form_with(
         addr,
         &form,
         &["Origin: null", "Sec-Fetch-Site: same-origin"],
@@ -211,7 +199,7 @@ async fn login_csrf_on_the_code_form_is_refused() {
     // Sec-Fetch-Site: none (a navigation the user started) is allowed too.
     let typed_user = format!("typed.{}@example.org", tag());
     let (_, code) = issue_code(&c, &p, &typed_user).await;
-    let none = post(
+    let none = http::post_form_with(
         addr,
         &form,
         &["Sec-Fetch-Site: none"],
@@ -244,18 +232,18 @@ async fn cross_site_post_of_a_link_is_refused() {
     let before = events(&c, &p).await;
 
     assert_refused(
-        &post(addr, &link, &[EVIL_ORIGIN], &confirm),
+        &http::post_form_with(addr, &link, &[EVIL_ORIGIN], &confirm),
         "foreign Origin",
     );
     assert_refused(
-        &post(addr, &link, &["Sec-Fetch-Site: cross-site"], &confirm),
+        &http::post_form_with(addr, &link, &["Sec-Fetch-Site: cross-site"], &confirm),
         "Sec-Fetch-Site: cross-site",
     );
     assert_eq!(events(&c, &p).await, before, "nothing reached the database");
     assert_eq!(peek_status(&c, &token, &p).await, "ok", "nothing consumed");
 
     // Positive control: the same POST from the landing page's own origin redeems.
-    let ok = post(addr, &link, &[OWN_ORIGIN], &confirm);
+    let ok = http::post_form_with(addr, &link, &[OWN_ORIGIN], &confirm);
     assert_eq!(ok.status, 200, "{}", ok.body);
     assert_eq!(peek_status(&c, &token, &p).await, "used");
 }
@@ -347,13 +335,13 @@ async fn the_code_form_does_not_tell_who_has_a_code_waiting() {
     let nobody = format!("nobody.{}@example.org", tag());
     let (token, code) = issue_code(&c, &p, &waiting).await;
 
-    let wrong_code = post(
+    let wrong_code = http::post_form_with(
         addr,
         &form,
         &[],
         &[("subject", &waiting), ("code", &wrong(&code))],
     );
-    let no_code = post(
+    let no_code = http::post_form_with(
         addr,
         &form,
         &[],
@@ -376,7 +364,7 @@ async fn the_code_form_does_not_tell_who_has_a_code_waiting() {
 
     // Positive controls: the comparison does tell different answers apart. A form refused
     // for a missing code (same status, another message) ...
-    let missing = post(addr, &form, &[], &[("subject", &waiting)]);
+    let missing = http::post_form_with(addr, &form, &[], &[("subject", &waiting)]);
     assert_eq!(missing.status, 422);
     assert_ne!(answer(&missing, &waiting), answer(&wrong_code, &waiting));
     // ... and the lock page, which keeps its own answer.
@@ -384,7 +372,7 @@ async fn the_code_form_does_not_tell_who_has_a_code_waiting() {
     let (_, ben_code) = issue_code(&c, &p, &locked_subject).await;
     let mut locked = None;
     for _ in 0..3 {
-        locked = Some(post(
+        locked = Some(http::post_form_with(
             addr,
             &form,
             &[],
@@ -402,7 +390,7 @@ async fn the_code_form_does_not_tell_who_has_a_code_waiting() {
     assert_ne!(locked_answer, answer(&wrong_code, &waiting));
 
     // And the right code still works for the subject that had one.
-    let ok = post(addr, &form, &[], &[("subject", &waiting), ("code", &code)]);
+    let ok = http::post_form_with(addr, &form, &[], &[("subject", &waiting), ("code", &code)]);
     assert_eq!(ok.status, 200, "{}", ok.body);
 }
 
@@ -444,7 +432,7 @@ async fn the_bind_cookie_name_follows_the_scheme() {
     let https = Gateway::start(&url, &["--public-url", PUBLIC]);
     let token = issue_bound().await;
     unbound(&get(https.addr, &token, &plain), "https, plain cookie");
-    let r = post(
+    let r = http::post_form_with(
         https.addr,
         &format!("/t/{token}"),
         &[plain.as_str()],
@@ -454,7 +442,7 @@ async fn the_bind_cookie_name_follows_the_scheme() {
     assert_eq!(peek_status(&c, &token, &p).await, "unbound");
     // Positive control: the same value under the __Host- name is the right browser.
     assert_eq!(get(https.addr, &token, &host).status, 200);
-    let r = post(
+    let r = http::post_form_with(
         https.addr,
         &format!("/t/{token}"),
         &[host.as_str()],
@@ -517,7 +505,7 @@ fn slow_posts(
             let (path, xff) = (format!("/t/{t}"), format!("X-Forwarded-For: {client}"));
             std::thread::spawn(move || {
                 let started = Instant::now();
-                let r = post(addr, &path, &[xff.as_str()], &[("confirm", "yes")]);
+                let r = http::post_form_with(addr, &path, &[xff.as_str()], &[("confirm", "yes")]);
                 (
                     r.status,
                     r.header("retry-after").map(str::to_owned),
