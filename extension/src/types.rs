@@ -128,7 +128,10 @@ impl_sql_translatable!(RegProcedure, "regprocedure");
 /// (e.g. `linktoken.redemption`), from the column values in order. Returning one composite
 /// instead of a one-row set spares a second call of the function (and its SECURITY DEFINER
 /// search_path switch) per statement; `SELECT * FROM linktoken.redeem(...)` still expands it.
-/// The row type is the function's declared result type, taken from the call itself.
+/// The row type is the function's declared result type, taken from the call itself once per
+/// call site: its descriptor is kept in the call's `fn_extra`, in the call's own memory
+/// context, and reused by the following calls of that site (a statement calling the function
+/// for each of many rows reads the type's definition once).
 ///
 /// # Safety
 /// `fcinfo` is the current call's, and the function returns a composite type with as many
@@ -137,17 +140,25 @@ unsafe fn composite_result(
     fcinfo: pg_sys::FunctionCallInfo,
     values: &[Option<pg_sys::Datum>],
 ) -> pg_sys::Datum {
-    // SAFETY: the caller's promise; get_call_result_type reads the call's own result type.
+    // SAFETY: the caller's promise; get_call_result_type reads the call's own result type, and
+    // the copy it returns is made in fn_mcxt, which lives as long as the call site (fn_extra is
+    // ours: these functions are not set-returning, so nothing else keeps state there).
     unsafe {
-        let mut tupdesc: pg_sys::TupleDesc = std::ptr::null_mut();
-        let kind =
-            pg_sys::get_call_result_type(fcinfo, std::ptr::null_mut(), &mut tupdesc as *mut _);
-        assert_eq!(
-            kind,
-            pg_sys::TypeFuncClass::TYPEFUNC_COMPOSITE,
-            "a composite result type"
-        );
-        let tupdesc = pg_sys::BlessTupleDesc(tupdesc);
+        let flinfo = (*fcinfo).flinfo;
+        let mut tupdesc = (*flinfo).fn_extra as pg_sys::TupleDesc;
+        if tupdesc.is_null() {
+            let caller = pg_sys::MemoryContextSwitchTo((*flinfo).fn_mcxt);
+            let kind =
+                pg_sys::get_call_result_type(fcinfo, std::ptr::null_mut(), &mut tupdesc as *mut _);
+            pg_sys::MemoryContextSwitchTo(caller);
+            assert_eq!(
+                kind,
+                pg_sys::TypeFuncClass::TYPEFUNC_COMPOSITE,
+                "a composite result type"
+            );
+            tupdesc = pg_sys::BlessTupleDesc(tupdesc);
+            (*flinfo).fn_extra = tupdesc.cast();
+        }
         let mut datums: Vec<pg_sys::Datum> = values
             .iter()
             .map(|v| v.unwrap_or(pg_sys::Datum::from(0)))
