@@ -2,7 +2,7 @@
 //!
 //! `SpiClient::select("...")` parses, analyses and plans its statement on every call. The hot
 //! statements (purpose lookup, issue's INSERT, redeem's UPDATE, the audit INSERT) go through
-//! [`select`] and [`update`] instead: prepared once per session with `SPI_prepare` +
+//! [`select`] and [`update`] instead: prepared once per session with `SPI_prepare_cursor` +
 //! `SPI_keepplan` and then executed with `SPI_execute_plan`, as PL/pgSQL does with its
 //! statements. PostgreSQL's plan cache re-plans them by itself when a table they use changes
 //! (ALTER, DROP/CREATE EXTENSION), and privileges are still checked at every execution.
@@ -10,8 +10,8 @@
 //! They are prepared with `CURSOR_OPT_GENERIC_PLAN` (`SPI_prepare_cursor`): they are key
 //! lookups whose best plan does not depend on the parameter values, and without the option the
 //! plan cache kept choosing a custom plan, that is planning the statement again at every call
-//! (measured: redeem's backend CPU per call fell by about a fifth with generic plans). Up to
-//! 0.6.0 the same was done by setting `plan_cache_mode = force_generic_plan` at a GUC nest level
+//! (measured: redeem's backend CPU per call fell by about a fifth with generic plans). Earlier
+//! builds got the same by setting `plan_cache_mode = force_generic_plan` at a GUC nest level
 //! around every statement, which cost a walk over all settings per statement (AtEOXact_GUC); the
 //! cursor option is the plan's own, so nothing is set or undone per statement. (A session that
 //! sets `plan_cache_mode = force_custom_plan` overrides it, as PostgreSQL documents.)
