@@ -75,6 +75,18 @@ RESET linktoken.token_bytes;
 -- typos in linktoken.* settings are errors, not silently new settings
 SELECT try('SET linktoken.tll = 5');
 
+-- The session's plan_cache_mode stays the session's: linktoken's statements neither change nor
+-- need it (their kept plans carry their own generic-plan option), under either forced mode.
+SET plan_cache_mode = force_custom_plan;
+SELECT linktoken.issue('verify_email', 'dora@example.org') AS dora \gset
+SELECT status FROM linktoken.peek(:'dora', 'verify_email');
+SELECT status FROM linktoken.redeem(:'dora', 'verify_email');
+SHOW plan_cache_mode;
+SET plan_cache_mode = force_generic_plan;
+SELECT status FROM linktoken.redeem(:'dora', 'verify_email');
+SHOW plan_cache_mode;
+RESET plan_cache_mode;
+
 -- Every function has a comment.
 SELECT p.oid::regprocedure AS function, obj_description(p.oid, 'pg_proc') IS NOT NULL AS has_comment
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
