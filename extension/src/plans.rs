@@ -24,8 +24,9 @@
 
 use crate::errors::OrRaise;
 use pgrx::datum::{DatumWithOid, FromDatum, IntoDatum};
+use pgrx::memcxt::PgMemoryContexts;
 use pgrx::pg_sys;
-use pgrx::spi::{SpiHeapTupleData, SpiResult};
+use pgrx::spi::{SpiError, SpiErrorCodes, SpiHeapTupleData, SpiResult};
 use pgrx::PgSqlErrorCode;
 use std::cell::RefCell;
 use std::ffi::{c_char, CString};
@@ -176,21 +177,49 @@ impl<'conn> Rows<'conn> {
         self.size == 0
     }
 
-    /// The first column of the current row (NULL when there is no current row).
+    /// The first column of the current row.
     pub fn get_one<A: FromDatum + IntoDatum>(&self) -> SpiResult<Option<A>> {
         self.get(1)
     }
 
-    /// Column `ordinal` (from 1) of the current row (NULL when there is no current row).
+    /// Column `ordinal` (from 1) of the current row, read alone (as pgrx's
+    /// `SpiTupleTable::get`): an error when there is no current row or no such column.
     pub fn get<A: FromDatum + IntoDatum>(&self, ordinal: usize) -> SpiResult<Option<A>> {
-        match self.row(self.current) {
-            Some(row) => row.get(ordinal),
-            None => Ok(None),
+        let index = self
+            .position(self.current)
+            .ok_or(SpiError::InvalidPosition)?;
+        // SAFETY: the table is SPI's result of this statement (position() found a row in it),
+        // the column is checked against its descriptor, and the value is copied out of SPI's
+        // memory as pgrx does.
+        unsafe {
+            let table = &*self.table;
+            let column = i32::try_from(ordinal)
+                .ok()
+                .filter(|c| (1..=(*table.tupdesc).natts).contains(c))
+                .ok_or(SpiError::SpiError(SpiErrorCodes::NoAttribute))?;
+            let mut is_null = false;
+            let datum =
+                pg_sys::SPI_getbinval(*table.vals.add(index), table.tupdesc, column, &mut is_null);
+            A::try_from_datum_in_memory_context(
+                PgMemoryContexts::CurrentMemoryContext
+                    .parent()
+                    .expect("SPI's memory context has a parent"),
+                datum,
+                is_null,
+                pg_sys::SPI_gettypeid(table.tupdesc, column),
+            )
+            .map_err(SpiError::DatumError)
         }
     }
 
+    /// The index of row `index` if the table has it.
+    fn position(&self, index: isize) -> Option<usize> {
+        usize::try_from(index).ok().filter(|i| *i < self.size)
+    }
+
+    /// Row `index` with all its columns, for iteration.
     fn row(&self, index: isize) -> Option<SpiHeapTupleData<'conn>> {
-        let index = usize::try_from(index).ok().filter(|i| *i < self.size)?;
+        let index = self.position(index)?;
         // SAFETY: the table is SPI's result of this statement (non-null when size > 0) and
         // index < numvals.
         unsafe {
