@@ -48,6 +48,10 @@ case "$BENCH_SRC" in
             rm -rf "$SRC" && mkdir -p "$SRC"
             git rev-parse HEAD > "$SRC.commit"
             git archive "$(cat "$SRC.commit")" | tar -x -C "$SRC"
+        elif [[ ! -d "$SRC" ]]; then
+            echo "bench: BENCH_SKIP_INSTALL=1 with BENCH_SRC=head measures the last export ($SRC), and there is none;" \
+                 "run once without BENCH_SKIP_INSTALL, or measure the working tree with BENCH_SRC=tree"
+            exit 2
         fi
         # with BENCH_SKIP_INSTALL=1: what the last export installed
         BENCH_COMMIT="$(cat "$SRC.commit" 2>/dev/null || echo unknown) (git archive, release build)"
