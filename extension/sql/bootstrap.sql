@@ -90,7 +90,14 @@ CREATE TABLE @extschema@.tokens (
     -- 0.5.0: the token row is the record of its issue (no 'issued' event is written when it is
     -- made); where the issue came from, when the caller set linktoken.client_ip / user_agent.
     issued_ip    text DEFAULT pg_catalog.left(NULLIF(pg_catalog.current_setting('linktoken.client_ip', true), ''), 64),
-    issued_ua    text DEFAULT pg_catalog.left(NULLIF(pg_catalog.current_setting('linktoken.user_agent', true), ''), 512)
+    issued_ua    text DEFAULT pg_catalog.left(NULLIF(pg_catalog.current_setting('linktoken.user_agent', true), ''), 512),
+    -- 0.7.0: the use that consumed the token (its last allowed use) is recorded in the row, not
+    -- as a 'redeemed' event; purge() writes that event when it deletes the row. True when this
+    -- row holds that record (false for uses recorded as events, and for tokens consumed before
+    -- 0.7.0, whose 'redeemed' event is in linktoken.events already).
+    consumed_pending_event boolean NOT NULL DEFAULT false,
+    consumed_ip  text,                            -- 0.7.0: linktoken.client_ip of that use
+    consumed_ua  text                             -- 0.7.0: linktoken.user_agent of that use
 ) WITH (fillfactor = 90);                         -- room for HOT updates on redeem
 -- Outstanding tokens of a subject (revoke_previous, revoke_subject). No column that redeem
 -- changes is indexed, so redeem's UPDATE stays a HOT update.
@@ -119,12 +126,16 @@ CREATE INDEX events_at_idx ON @extschema@.events USING brin (at);
 
 -- 0.5.0: the whole audit log in one place: every event, and the issue of every token not yet
 -- purged (its row in tokens is the record; purge() writes its 'issued' event when it deletes it).
+-- 0.7.0: and the use that consumed it, where the row holds that record (consumed_pending_event).
 CREATE VIEW @extschema@.audit AS
 SELECT e.at, e.event, e.status, e.purpose, e.subject, e.token_hash, e.client_ip, e.user_agent, e.detail
 FROM @extschema@.events e
 UNION ALL
 SELECT t.created_at, 'issued'::text, NULL::text, t.purpose, t.subject, t.token_hash, t.issued_ip, t.issued_ua, NULL::jsonb
-FROM @extschema@.tokens t;
+FROM @extschema@.tokens t
+UNION ALL
+SELECT t.consumed_at, 'redeemed'::text, 'ok'::text, t.purpose, t.subject, t.token_hash, t.consumed_ip, t.consumed_ua, NULL::jsonb
+FROM @extschema@.tokens t WHERE t.consumed_pending_event;
 
 CREATE FUNCTION @extschema@.events_append_only() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, @extschema@, pg_temp AS $$

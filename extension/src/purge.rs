@@ -1,6 +1,7 @@
 //! purge(): deletes tokens that ended (expired, used up, revoked) longer ago than
 //! `linktoken.retention`, walking the table in bounded batches by hash and writing each deleted
-//! token's 'issued' event, then spent-list entries of expired sealed tokens, idle typed-code
+//! token's 'issued' event (and the 'redeemed' event of the use that consumed it, where its row
+//! held that record), then spent-list entries of expired sealed tokens, idle typed-code
 //! counters, and events older than `linktoken.event_retention`.
 
 use crate::errors::OrRaise;
@@ -14,8 +15,9 @@ const BATCH: i64 = 5000;
 pub fn purge() -> i64 {
     let retention = gucs::RETENTION_SECONDS.get();
     Spi::connect_mut(|client| {
-        // Walk the table in key order (the hash) in bounded batches. A deleted token's issue is
-        // written to the audit log now, as it happened (its row was the record until here).
+        // Walk the table in key order (the hash) in bounded batches. A deleted token's issue, and
+        // the use that consumed it, are written to the audit log now, as they happened (its row
+        // was their record until here).
         let mut after: Vec<u8> = Vec::new();
         let mut deleted: i64 = 0;
         loop {
@@ -29,10 +31,14 @@ pub fn purge() -> i64 {
                        DELETE FROM linktoken.tokens tok USING batch b, cutoff c \
                        WHERE tok.token_hash = b.token_hash \
                          AND (b.expires_at < c.t OR b.consumed_at < c.t OR b.revoked_at < c.t) \
-                       RETURNING tok.token_hash, tok.purpose, tok.subject, tok.created_at, tok.issued_ip, tok.issued_ua), \
-                     issued AS ( \
-                       INSERT INTO linktoken.events (at, event, purpose, subject, token_hash, client_ip, user_agent) \
-                       SELECT created_at, 'issued', purpose, subject, token_hash, issued_ip, issued_ua FROM gone) \
+                       RETURNING tok.token_hash, tok.purpose, tok.subject, tok.created_at, tok.issued_ip, tok.issued_ua, \
+                                 tok.consumed_pending_event, tok.consumed_at, tok.consumed_ip, tok.consumed_ua), \
+                     recorded AS ( \
+                       INSERT INTO linktoken.events (at, event, status, purpose, subject, token_hash, client_ip, user_agent) \
+                       SELECT created_at, 'issued', NULL, purpose, subject, token_hash, issued_ip, issued_ua FROM gone \
+                       UNION ALL \
+                       SELECT consumed_at, 'redeemed', 'ok', purpose, subject, token_hash, consumed_ip, consumed_ua \
+                       FROM gone WHERE consumed_pending_event) \
                      SELECT (SELECT token_hash FROM batch ORDER BY token_hash DESC LIMIT 1), (SELECT pg_catalog.count(*) FROM gone)",
                     None,
                     &[after.as_slice().into(), BATCH.into(), f64::from(retention).into()],

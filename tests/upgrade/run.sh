@@ -62,6 +62,16 @@ SQL
     with_ids=$(psql_q -At -d "$db" -c "SELECT EXISTS (SELECT 1 FROM information_schema.columns
         WHERE table_schema = 'linktoken' AND table_name = 'tokens' AND column_name = 'id')")
     [ "$with_ids" = t ] && psql_q -d "$db" "${fixture_vars[@]}" -f "$ROOT/tests/upgrade/states.sql" >/dev/null
+    # From 0.5.0 on (tokens by hash): a token consumed before the upgrade, with its 'redeemed'
+    # event, as those versions wrote it (0.7.0 records the consuming use in the row instead).
+    if [ "$with_ids" != t ]; then
+        psql_q -d "$db" <<'SQL'
+INSERT INTO linktoken.tokens (token_hash, purpose, subject, expires_at, max_uses, use_count, last_used_at, consumed_at)
+VALUES (sha256(convert_to('used before the upgrade', 'UTF8')), 'upgrade_check', 'u:used', now() + interval '1 day', 1, 1, now(), now());
+INSERT INTO linktoken.events (event, status, purpose, subject, token_hash)
+VALUES ('redeemed', 'ok', 'upgrade_check', 'u:used', sha256(convert_to('used before the upgrade', 'UTF8')));
+SQL
+    fi
     psql_q -d "$db" -c "ALTER EXTENSION linktoken UPDATE"
     if [ "$counter" = t ]; then
         got=$(psql_q -At -d "$db" -c "SELECT failures || ' ' || consecutive FROM linktoken.code_attempts
@@ -87,12 +97,20 @@ SQL
     else
         echo "upgrade $version -> $current: token after upgrade gave '$got', expected 'ok used'"; status=1
     fi
+    if [ "$with_ids" != t ]; then
+        got=$(psql_q -At -d "$db" -c "SELECT count(*) FROM linktoken.audit WHERE event = 'redeemed' AND subject = 'u:used'")
+        if [ "$got" = 1 ]; then
+            echo "upgrade $version -> $current: a token used before the upgrade has its redemption once in the audit view"
+        else
+            echo "upgrade $version -> $current: a token used before the upgrade has $got redemptions in the audit view, expected 1"; status=1
+        fi
+    fi
     # Every state survives, and the audit log answers what it answered (states-check.sql).
     if [ "$with_ids" = t ]; then
         checks=$(psql_q -d "$db" "${fixture_vars[@]}" -f "$ROOT/tests/upgrade/states-check.sql" 2>&1) || true
         printf '%s\n' "$checks" > "$OUT/states-$version.txt"
-        if [ "$(grep -c '|t$' <<<"$checks")" -eq 16 ] && ! grep -qv '|t$' <<<"$checks"; then
-            echo "upgrade $version -> $current: tokens in every state and their events survive (16 checks)"
+        if [ "$(grep -c '|t$' <<<"$checks")" -eq 17 ] && ! grep -qv '|t$' <<<"$checks"; then
+            echo "upgrade $version -> $current: tokens in every state and their events survive (17 checks)"
         else
             echo "upgrade $version -> $current: states after the upgrade:"; sed 's/^/    /' <<<"$checks"; status=1
         fi

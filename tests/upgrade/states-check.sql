@@ -21,6 +21,9 @@ FROM linktoken.tokens WHERE token_hash = sha256(convert_to(:'t1', 'UTF8'));
 SELECT 'the earlier redemption names its token by hash, with where it came from',
        count(*) = 1 FROM linktoken.events
 WHERE event = 'redeemed' AND token_hash = sha256(convert_to(:'t2', 'UTF8')) AND client_ip = '198.51.100.2' AND user_agent = 'browser/2';
+SELECT 'a token used before the upgrade has its redemption once in the audit view (from its event, not its row)',
+       count(*) = 1 FROM linktoken.audit
+WHERE event = 'redeemed' AND token_hash = sha256(convert_to(:'t2', 'UTF8'));
 SELECT 'the earlier rejection and revocation name their tokens',
        (SELECT count(*) FROM linktoken.events WHERE event = 'rejected' AND status = 'used'
           AND token_hash = sha256(convert_to(:'t2', 'UTF8')) AND client_ip = '198.51.100.3') = 1
@@ -31,7 +34,7 @@ SELECT 'a purged token''s events keep its old id',
 SELECT 'the rejection of an unknown token is kept', count(*) = 1 FROM linktoken.events
 WHERE event = 'rejected' AND status = 'invalid' AND client_ip = '198.51.100.4';
 SELECT 'the new redemptions are in the log by hash (beside the partly used token''s earlier one)',
-       count(*) = 3 FROM linktoken.events WHERE event = 'redeemed'
+       count(*) = 3 FROM linktoken.audit WHERE event = 'redeemed'
          AND token_hash IN (sha256(convert_to(:'t1', 'UTF8')), sha256(convert_to(:'t5', 'UTF8')));
 SELECT 'purge writes the issue of the tokens it deletes',
        linktoken.purge() >= 0 AND (SELECT count(*) FROM linktoken.events WHERE event = 'issued' AND subject = 's:gone') = 1;

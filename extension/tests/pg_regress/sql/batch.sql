@@ -12,7 +12,8 @@ SELECT b.subject, p.status, p.subject = b.subject AS own_subject, p.payload,
 FROM bt b, LATERAL linktoken.peek(b.token, 'bt_invite') p ORDER BY b.n;
 SELECT r.status, r.subject FROM bt b, LATERAL linktoken.redeem(b.token, 'bt_invite') r WHERE b.n = 2;
 SELECT r.status FROM bt b, LATERAL linktoken.redeem(b.token, 'bt_invite') r WHERE b.n = 2;
--- stored as hashes only; the rows are the record of the issue (no event until purge)
+-- stored as hashes only; the rows are the record of the issue and of the use that consumed the
+-- token (no event until purge: linktoken.events has the rejection only, linktoken.audit all three)
 SELECT count(*) AS rows_stored, bool_and(token_hash = sha256(convert_to(b.token, 'UTF8'))) AS hashes_match
 FROM linktoken.tokens t JOIN bt b ON t.subject = b.subject WHERE t.purpose = 'bt_invite';
 SELECT count(*) AS clear_tokens_stored FROM linktoken.tokens t, bt b

@@ -40,8 +40,8 @@ SELECT status, attempts_left FROM linktoken.redeem_code('cd_login', 'carl@exampl
 SELECT status FROM linktoken.redeem(:'token2', 'cd_login') AS new_link_redeem;
 SELECT count(*) AS carl_counter_after_link FROM linktoken.code_attempts
 WHERE attempt_key = sha256(convert_to('cd_login:carl@example.org', 'UTF8'));
-SELECT event, status, subject FROM linktoken.events
-WHERE purpose = 'cd_login' AND (subject = 'carl@example.org' OR subject IS NULL) AND event <> 'issued' ORDER BY id;
+SELECT event, status, subject FROM linktoken.audit
+WHERE purpose = 'cd_login' AND (subject = 'carl@example.org' OR subject IS NULL) AND event <> 'issued' ORDER BY at, event;
 
 -- after the window the count starts again
 SELECT token, code FROM linktoken.issue_with_code('cd_login', 'dora@example.org') \gset
@@ -61,8 +61,8 @@ SELECT status, attempts_left FROM linktoken.redeem_code('cd_login', 'dora@exampl
 SELECT linktoken.unlock_codes('cd_login', 'dora@example.org') AS unlocked,
        linktoken.unlock_codes('cd_login', 'dora@example.org') AS unlocked_again;
 SELECT status, subject FROM linktoken.redeem_code('cd_login', 'dora@example.org', :'code');
-SELECT event, status, subject FROM linktoken.events
-WHERE purpose = 'cd_login' AND subject = 'dora@example.org' AND event IN ('unlocked', 'redeemed') ORDER BY id;
+SELECT event, status, subject FROM linktoken.audit
+WHERE purpose = 'cd_login' AND subject = 'dora@example.org' AND event IN ('unlocked', 'redeemed') ORDER BY at, event;
 SELECT try($$SELECT linktoken.unlock_codes('cd_login', NULL)$$);
 SELECT try($$SELECT linktoken.unlock_codes('nope', 'x')$$);
 

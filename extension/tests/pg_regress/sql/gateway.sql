@@ -50,5 +50,6 @@ SELECT try(format('SELECT linktoken.gateway_redeem(%L, %L)', :'reset2', '{"List-
 SELECT status FROM linktoken.gateway_peek(:'reset2');
 
 -- The audit log records gateway redemptions like any other.
-SELECT event, status, purpose FROM linktoken.events WHERE purpose LIKE 'gw\_%' OR (event = 'rejected' AND purpose IS NULL) ORDER BY id;
+SELECT event, status, purpose FROM linktoken.audit
+WHERE event <> 'issued' AND (purpose LIKE 'gw\_%' OR (event = 'rejected' AND purpose IS NULL)) ORDER BY at, event;
 SELECT event, count(*) FROM linktoken.audit WHERE purpose LIKE 'gw\_%' GROUP BY event ORDER BY event;

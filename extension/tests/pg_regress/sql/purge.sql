@@ -28,6 +28,35 @@ SELECT count(*) AS issued_rows_in_view FROM linktoken.audit WHERE event = 'issue
 SELECT status FROM linktoken.peek(:'e1', 'pg_one');
 SELECT linktoken.purge() AS purged_again;
 
+-- 0.7.0: the use that consumes a token (its last allowed one) is recorded in the token's row, not
+-- as an event; the audit view shows it from the row, and purge() writes its 'redeemed' event
+-- when it deletes the row. Each use is in the log exactly once, before the purge and after it,
+-- with the address and user agent it came from.
+SELECT linktoken.define_purpose('pg_two', '1 hour', max_uses => 2, revoke_previous => false);
+SELECT linktoken.issue('pg_two', 'twice') AS t2 \gset
+SET linktoken.client_ip = '192.0.2.10';
+SET linktoken.user_agent = 'mail/1';
+SELECT status FROM linktoken.redeem(:'t2', 'pg_two') AS first_use;
+SET linktoken.client_ip = '192.0.2.11';
+SET linktoken.user_agent = 'mail/2';
+SELECT status FROM linktoken.redeem(:'t2', 'pg_two') AS consuming_use;
+SELECT status FROM linktoken.redeem(:'t2', 'pg_two') AS after_it;
+RESET linktoken.client_ip;
+RESET linktoken.user_agent;
+SELECT event, status, client_ip, user_agent FROM linktoken.events WHERE purpose = 'pg_two' ORDER BY id;
+SELECT consumed_pending_event, consumed_ip, consumed_ua FROM linktoken.tokens WHERE purpose = 'pg_two';
+UPDATE linktoken.tokens SET created_at = created_at - interval '9 days', consumed_at = consumed_at - interval '8 days'
+WHERE purpose = 'pg_two';
+CREATE TEMP TABLE pg_two_before AS SELECT * FROM linktoken.audit WHERE purpose = 'pg_two';
+SELECT event, status, client_ip, user_agent FROM pg_two_before ORDER BY at, event;
+SELECT linktoken.purge() AS purged_consumed;
+SELECT count(*) AS pg_two_rows_left FROM linktoken.tokens WHERE purpose = 'pg_two';
+SELECT event, status, client_ip, user_agent FROM linktoken.events WHERE purpose = 'pg_two' ORDER BY id;
+-- the same rows, field by field, in the view before and after
+SELECT (SELECT count(*) FROM (SELECT * FROM pg_two_before EXCEPT ALL SELECT * FROM linktoken.audit WHERE purpose = 'pg_two') d) AS only_before,
+       (SELECT count(*) FROM (SELECT * FROM linktoken.audit WHERE purpose = 'pg_two' EXCEPT ALL SELECT * FROM pg_two_before) d) AS only_after;
+DROP TABLE pg_two_before;
+
 -- Shorter retention, in any time unit.
 SET linktoken.retention = '12h';
 SHOW linktoken.retention;

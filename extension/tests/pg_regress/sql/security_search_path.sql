@@ -281,6 +281,9 @@ FROM linktoken.tokens WHERE purpose LIKE 'sp\_%' ORDER BY purpose, subject, use_
 SELECT id, password, reset_at IS NOT NULL AS action_ran FROM sp_app.users;
 SELECT event, status, purpose, count(*) FROM linktoken.events
 WHERE purpose LIKE 'sp\_%' AND id < 900000000 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
+-- the uses that consumed stored tokens are recorded in their rows (0.7.0), which the audit view shows
+SELECT event, status, purpose, count(*) FROM linktoken.audit
+WHERE purpose LIKE 'sp\_%' AND event = 'redeemed' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
 SELECT count(*) AS spent_sealed FROM linktoken.spent WHERE purpose = 'sp_unsub';
 
 -- Clean up.
