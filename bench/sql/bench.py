@@ -398,6 +398,11 @@ def supply(variant: str, first: int, count: int) -> None:
 def redeemed_count(variant: str) -> int:
     if variant == "handwritten":  # no events: the consumed rows
         return int(psql("SELECT count(*) FROM bench_hand.security_tokens WHERE consumed_at IS NOT NULL"))
+    if variant == "extension":  # the events and the consuming uses the token rows hold (0.7.0)
+        return int(psql("SELECT count(*) FROM linktoken.audit WHERE event = 'redeemed'"))
+    if variant == "floor":  # shaped like linktoken 0.7.0: the consuming use is recorded in the row
+        return int(psql("SELECT (SELECT count(*) FROM bench_floor.events WHERE event = 'redeemed') + "
+                        "(SELECT count(*) FROM bench_floor.tokens WHERE consumed_pending_event)"))
     return int(psql(f"SELECT count(*) FROM {TABLES[variant][1]} WHERE event = 'redeemed'"))
 
 
@@ -699,7 +704,8 @@ def main() -> int:
              "`LIKE linktoken.tokens/events INCLUDING ALL` (same columns, defaults, indexes, storage parameters), "
              "token = `'ltk_'` + base64url of two `gen_random_uuid()`, stored as `sha256()`; issue is one INSERT of "
              "the token row (linktoken writes the `issued` event at purge time), redeem is the same conditional "
-             "`UPDATE ... RETURNING` by hash plus its `redeemed` event, in one statement.")
+             "`UPDATE ... RETURNING` by hash, which records the consuming use in the row as linktoken 0.7.0 does "
+             "(its `redeemed` event is written at purge time too).")
     M.append("- **PL/pgSQL baseline**: [bench/baseline/plpgsql.sql](baseline/plpgsql.sql), linktoken's full semantics "
              "by hand (argument checks, purpose lookup, ttl, max uses, revoke_previous and min_interval branches, "
              "statuses, an event per issue and per redeem, action call) on pgcrypto, with a surrogate id.")

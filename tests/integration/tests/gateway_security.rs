@@ -32,11 +32,11 @@ fn assert_refused(r: &Reply, what: &str) {
     assert_eq!(r.header("set-cookie"), None, "{what}: no cookie");
 }
 
-/// Events the database recorded for a purpose: a refused request must add none (it never
-/// reached the database).
+/// Records of the audit log for a purpose (events, and the issues and consuming uses that
+/// token rows hold): a refused request must add none (it never reached the database).
 async fn events(c: &Client, purpose: &str) -> i64 {
     c.query_one(
-        "SELECT count(*) FROM linktoken.events WHERE purpose = $1",
+        "SELECT count(*) FROM linktoken.audit WHERE purpose = $1",
         &[&purpose],
     )
     .await
